@@ -1,0 +1,231 @@
+"""Strict YAML configs: defaults in code, ``_BASE_`` inheritance, ``KEY VALUE`` overrides, frozen.
+
+A stage declares its defaults as a nested dict and builds its config with :func:`load_config`::
+
+    cfg = load_config("configs/temporal/charades.yaml", defaults=TEMPORAL_DEFAULTS,
+                      overrides=["SOLVER.LR", "1e-4", "OUTPUT_DIR", "runs/x"])
+    cfg.SOLVER.LR          # attribute access
+    cfg.dump("runs/x/config.yaml")
+
+Rules:
+* every key a file or override sets must exist in the defaults; otherwise ``ConfigError`` names
+  the full key and the closest valid one;
+* a value must keep its default's type (int is accepted where a float is expected, a list or
+  tuple where a list is expected; a default of None accepts anything);
+* ``_BASE_`` (a path relative to the file, or a list of them) is loaded first and the file's
+  keys override it, recursively;
+* the result is frozen: assigning to it raises.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import yaml
+
+__all__ = ["Config", "ConfigError", "load_config"]
+
+BASE_KEY = "_BASE_"
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid (unknown key, wrong type, bad file)."""
+
+
+class Config(dict):
+    """A nested dict with attribute access that can be frozen."""
+
+    def __init__(self, data: Optional[Mapping] = None) -> None:
+        super().__init__()
+        object.__setattr__(self, "_frozen", False)
+        for k, v in (data or {}).items():
+            dict.__setitem__(self, k, Config(v) if isinstance(v, Mapping) else copy.deepcopy(v))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(_unknown_message(name, self.keys(), "")) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._frozen:
+            raise ConfigError(f"config is frozen: cannot set {key!r}")
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if self._frozen:
+            raise ConfigError(f"config is frozen: cannot delete {key!r}")
+        dict.__delitem__(self, key)
+
+    def __deepcopy__(self, memo) -> "Config":
+        return Config(self.to_dict())
+
+    def freeze(self) -> "Config":
+        for v in self.values():
+            if isinstance(v, Config):
+                v.freeze()
+        object.__setattr__(self, "_frozen", True)
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, Config) else copy.deepcopy(v) for k, v in self.items()}
+
+    def dump(self, path: Optional[str] = None) -> str:
+        """YAML text of the config; also written atomically to ``path`` when given."""
+        text = yaml.safe_dump(_plain(self.to_dict()), sort_keys=False)
+        if path is not None:
+            from .io import atomic_write_text
+            atomic_write_text(path, text)
+        return text
+
+    def merge(self, other: Mapping, source: str = "<dict>") -> None:
+        """Merge a nested mapping into this config, strictly (see module docstring)."""
+        _merge_strict(self, other, prefix="", source=source)
+
+    def merge_from_file(self, path: str) -> None:
+        self.merge(_read_with_bases(path, seen=()), source=path)
+
+    def merge_from_list(self, pairs: Sequence[str]) -> None:
+        """``["A.B", "value", ...]``; values are parsed as YAML (numbers, lists, booleans, null)."""
+        if len(pairs) % 2:
+            raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd count: {list(pairs)}")
+        for key, raw in zip(pairs[0::2], pairs[1::2]):
+            node: Config = self
+            parts = key.split(".")
+            for i, part in enumerate(parts[:-1]):
+                if part not in node or not isinstance(node[part], Config):
+                    raise ConfigError(_unknown_message(".".join(parts[: i + 1]), _all_keys(self), ""))
+                node = node[part]
+            leaf = parts[-1]
+            if leaf not in node:
+                raise ConfigError(_unknown_message(key, _all_keys(self), "override "))
+            value = _parse_value(raw)
+            node[leaf] = _checked(node[leaf], value, key, "command line")
+
+
+def load_config(path: Optional[str], defaults: Mapping, overrides: Iterable[str] = (),
+                freeze: bool = True) -> Config:
+    """Defaults <- file (with its ``_BASE_`` chain) <- ``KEY VALUE`` overrides; frozen by default."""
+    cfg = Config(defaults)
+    if path is not None:
+        cfg.merge_from_file(path)
+    cfg.merge_from_list(list(overrides))
+    return cfg.freeze() if freeze else cfg
+
+
+# ----------------------------------------------------------------------------------------------
+def _read_with_bases(path: str, seen: tuple) -> dict:
+    path = os.path.abspath(path)
+    if path in seen:
+        raise ConfigError(f"{path}: _BASE_ cycle ({' -> '.join(seen + (path,))})")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    bases = data.pop(BASE_KEY, None)
+    if bases is None:
+        return data
+    merged: dict = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        base_path = base if os.path.isabs(base) else os.path.join(os.path.dirname(path), base)
+        _deep_update(merged, _read_with_bases(base_path, seen + (path,)))
+    _deep_update(merged, data)
+    return merged
+
+
+def _deep_update(dst: dict, src: Mapping) -> None:
+    for k, v in src.items():
+        if isinstance(v, Mapping) and isinstance(dst.get(k), dict):
+            _deep_update(dst[k], v)
+        else:
+            dst[k] = copy.deepcopy(dict(v)) if isinstance(v, Mapping) else copy.deepcopy(v)
+
+
+def _merge_strict(dst: Config, src: Mapping, prefix: str, source: str) -> None:
+    for k, v in src.items():
+        full = f"{prefix}{k}"
+        if k not in dst:
+            raise ConfigError(_unknown_message(full, _all_keys(_root_of(dst, prefix)), f"{source}: ", prefix))
+        if isinstance(dst[k], Config):
+            if not isinstance(v, Mapping):
+                raise ConfigError(f"{source}: {full} is a section; got {type(v).__name__} {v!r}")
+            _merge_strict(dst[k], v, prefix=f"{full}.", source=source)
+        else:
+            dst[k] = _checked(dst[k], v, full, source)
+
+
+def _root_of(node: Config, prefix: str) -> Config:
+    # Only used for suggestions: the keys of this node, prefixed.
+    return Config({prefix.rstrip("."): node}) if prefix else node
+
+
+def _checked(default: Any, value: Any, key: str, source: str) -> Any:
+    if default is None or value is None:
+        return value
+    if isinstance(value, Mapping):
+        raise ConfigError(f"{source}: {key} expects {type(default).__name__}, got a mapping")
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+        value = list(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"{source}: {key} expects {type(default).__name__} "
+                          f"(default {default!r}), got {type(value).__name__} {value!r}")
+    return value
+
+
+def _parse_value(raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _all_keys(cfg: Mapping, prefix: str = "") -> list:
+    out = []
+    for k, v in cfg.items():
+        out.append(f"{prefix}{k}")
+        if isinstance(v, Mapping):
+            out.extend(_all_keys(v, f"{prefix}{k}."))
+    return out
+
+
+def _unknown_message(key: str, valid: Iterable[str], where: str, prefix: str = "") -> str:
+    valid = list(valid)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{where}unknown config key {key!r}{hint}"
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x

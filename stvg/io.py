@@ -1,0 +1,60 @@
+"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename.
+
+A crash at any moment leaves either the old file or the new one, never a half-written file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import Any, Callable, Iterator
+
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "read_json"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
+    """Context manager yielding a file object; on success the file replaces ``path`` atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_json(path: str, obj: Any, indent: int | None = None) -> None:
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=indent)
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    import torch
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
+
+
+def read_json(path: str, what: str = "JSON file") -> Any:
+    """Load JSON, raising ``FileNotFoundError`` / ``ValueError`` that name the file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: invalid JSON ({e})") from None

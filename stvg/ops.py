@@ -1,0 +1,102 @@
+"""Pure tensor ops on segments, boxes and tubes. CPU or GPU: outputs follow the inputs' device.
+
+Conventions: segments are ``[start, end]`` pairs (seconds or frames, any unit, length =
+end - start); boxes are x1, y1, x2, y2 with no "+1" on widths. The IoU of two boxes (or segments)
+is intersection / union when the intersection is positive, and exactly 0 otherwise (disjoint,
+touching, or zero-area inputs never divide by zero).
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.ops import box_iou as _tv_box_iou
+
+from .structures import Tube
+
+__all__ = ["segment_iou", "segment_iou_aligned", "box_iou", "box_iou_aligned", "tube_viou", "nms_1d"]
+
+
+def segment_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise IoU of segments.
+
+    Args:
+        a: ``Tensor[..., N, 2]`` (start, end); b: ``Tensor[..., M, 2]``; leading dims broadcast.
+    Returns:
+        ``Tensor[..., N, M]``.
+    """
+    return segment_iou_aligned(a.unsqueeze(-2), b.unsqueeze(-3))
+
+
+def segment_iou_aligned(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Element-wise IoU of segments ``a[..., 2]`` and ``b[..., 2]`` (broadcasting) -> ``Tensor[...]``."""
+    inter = (torch.minimum(a[..., 1], b[..., 1]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
+    union = torch.maximum(a[..., 1], b[..., 1]) - torch.minimum(a[..., 0], b[..., 0])
+    return torch.where(inter > 0, inter / torch.where(inter > 0, union, torch.ones_like(union)),
+                       torch.zeros_like(inter))
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise IoU ``Tensor[N, 4] x Tensor[M, 4] -> Tensor[N, M]`` (x1, y1, x2, y2).
+
+    ``torchvision.ops.box_iou`` does the work; pairs with no positive intersection (including
+    zero-area boxes, where torchvision would give 0/0) are exactly 0.
+    """
+    iou = _tv_box_iou(a, b)
+    return torch.nan_to_num(iou, nan=0.0)
+
+
+def box_iou_aligned(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Element-wise IoU of ``a[..., 4]`` and ``b[..., 4]`` (broadcasting) -> ``Tensor[...]``.
+
+    Exactly the official HC-STVG box IoU: areas ``(x2 - x1) * (y2 - y1)``, no "+1", and 0 where the
+    boxes do not overlap.
+    """
+    iw = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
+    ih = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp(min=0)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    pos = inter > 0
+    union = torch.where(pos, area_a + area_b - inter, torch.ones_like(inter))
+    return torch.where(pos, inter / union, torch.zeros_like(inter))
+
+
+def tube_viou(pred: Tube, gt: Tube) -> torch.Tensor:
+    """vIoU of two tubes (official HC-STVG definition, on the tubes' own spans).
+
+    ``S_u`` = frames from min(first frames) to max(last frames); ``S_i`` = frames with a box in
+    both tubes; vIoU = sum over S_i of box IoU / |S_u|. Returns a 0-dim float64 tensor; 0 when
+    either tube is empty. Computed in float64.
+    """
+    dev = gt.frames.device
+    if len(pred) == 0 or len(gt) == 0:
+        return torch.zeros((), dtype=torch.float64, device=dev)
+    pf, gf = pred.frames.to(dev), gt.frames
+    union = max(pred.end_frame, gt.end_frame) - min(pred.start_frame, gt.start_frame) + 1
+    # Both frame lists are strictly increasing: match them with searchsorted.
+    pos = torch.searchsorted(gf, pf).clamp(max=len(gt) - 1)
+    hit = gf[pos] == pf
+    ious = box_iou_aligned(pred.boxes.to(dev, torch.float64)[hit], gt.boxes.double()[pos[hit]])
+    return ious.sum() / union
+
+
+def nms_1d(segments: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
+           top_k: int | None = None) -> torch.Tensor:
+    """Greedy NMS on segments ``Tensor[N, 2]`` with ``scores Tensor[N]``: visit by decreasing score,
+    suppress any later segment whose IoU with a kept one is ``> iou_threshold``. Returns kept indices
+    (``int64[K]``, best first), at most ``top_k`` of them. Ties keep the lower index first."""
+    order = torch.sort(scores, descending=True, stable=True).indices
+    segs = segments[order]
+    iou = segment_iou(segs, segs)
+    n = segs.shape[0]
+    suppressed = torch.zeros(n, dtype=torch.bool, device=segments.device)
+    keep = []
+    iou_rows = iou.cpu()
+    sup = suppressed.cpu()
+    for i in range(n):
+        if sup[i]:
+            continue
+        keep.append(i)
+        if top_k is not None and len(keep) >= top_k:
+            break
+        sup |= iou_rows[i] > iou_threshold
+    return order[torch.as_tensor(keep, dtype=torch.long, device=segments.device)]
