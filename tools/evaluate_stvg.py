@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Score an HC-STVG challenge submission: m_tIoU, m_vIoU, vIoU@0.3, vIoU@0.5 (official definition).
+
+    python tools/evaluate_stvg.py --pred P.json --gt G.json [--out metrics.json]
+        [--per-video per_video.csv] [--device cuda] [--lenient]
+
+--gt accepts a challenge-format ground truth or an HC-STVG v1/v2 annotation file. An invalid
+prediction file makes the tool list the problems (first 20, then a count) and exit 2, unless
+--lenient, which scores what the official script could read.
+"""
+import argparse
+import csv
+import io
+import sys
+
+from stvg.evaluation import evaluate, ground_truth_entries
+from stvg.io import atomic_write, atomic_write_json, read_json
+from stvg.submission import read_submission, validate
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pred", required=True, help="submission JSON")
+    ap.add_argument("--gt", required=True, help="ground truth: challenge format or HC-STVG annotations")
+    ap.add_argument("--out", help="write the metrics as JSON here")
+    ap.add_argument("--per-video", help="write video_id,vIoU,tIoU rows here (CSV)")
+    ap.add_argument("--device", default=None, help="cpu (default) or cuda")
+    ap.add_argument("--lenient", action="store_true", help="score an invalid file instead of exiting 2")
+    args = ap.parse_args(argv)
+
+    try:
+        pred = read_submission(args.pred)
+        gt = ground_truth_entries(read_json(args.gt, "ground truth file"))
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    problems = validate(pred, gt, allow_missing=True)
+    missing = sum(1 for v in gt if v not in pred)
+    if missing:
+        print(f"note: {missing} of {len(gt)} ground-truth videos are missing from {args.pred}; "
+              "they score 0", file=sys.stderr)
+    if problems:
+        print(f"{args.pred}: {len(problems)} problem(s):", file=sys.stderr)
+        for p in problems[:20]:
+            print(f"  - {p}", file=sys.stderr)
+        if len(problems) > 20:
+            print(f"  ... and {len(problems) - 20} more", file=sys.stderr)
+        if not args.lenient:
+            print("exiting (use --lenient to score anyway)", file=sys.stderr)
+            return 2
+    metrics = evaluate(pred, gt, device=args.device, per_video=bool(args.per_video))
+    per_video = metrics.pop("per_video", None)
+    print(format_table(metrics))
+    if args.out:
+        atomic_write_json(args.out, metrics, indent=2)
+    if per_video is not None:
+        with atomic_write(args.per_video, "w") as f:
+            w = csv.writer(f)
+            w.writerow(["video_id", "vIoU", "tIoU"])
+            for vid, (v, t) in per_video.items():
+                w.writerow([vid, f"{v:.6f}", f"{t:.6f}"])
+    return 0
+
+
+def format_table(metrics: dict) -> str:
+    buf = io.StringIO()
+    keys = [k for k in metrics if k != "num_videos"]
+    buf.write(" | ".join(f"{k:>8}" for k in keys) + f" | {'videos':>6}\n")
+    buf.write(" | ".join(f"{100 * metrics[k]:8.2f}" for k in keys) + f" | {metrics['num_videos']:>6}")
+    return buf.getvalue()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
