@@ -48,16 +48,17 @@ def box_iou_aligned(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Element-wise IoU of ``a[..., 4]`` and ``b[..., 4]`` (broadcasting) -> ``Tensor[...]``.
 
     Exactly the official HC-STVG box IoU: areas ``(x2 - x1) * (y2 - y1)``, no "+1", and 0 where the
-    boxes do not overlap.
+    boxes do not overlap (intersection width or height <= 0, or NaN coordinates).
     """
-    iw = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp(min=0)
-    ih = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp(min=0)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    pos = inter > 0
-    union = torch.where(pos, area_a + area_b - inter, torch.ones_like(inter))
-    return torch.where(pos, inter / union, torch.zeros_like(inter))
+    ax1, ay1, ax2, ay2 = a.unbind(-1)  # contiguous when ``a`` is a transposed [4, ...] tensor
+    bx1, by1, bx2, by2 = b.unbind(-1)
+    w = torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)
+    h = torch.minimum(ay2, by2) - torch.maximum(ay1, by1)
+    overlap = (w > 0) & (h > 0)
+    inter = w * h
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return torch.where(overlap, inter / torch.where(overlap, union, torch.ones_like(union)),
+                       torch.zeros_like(inter))
 
 
 def tube_viou(pred: Tube, gt: Tube) -> torch.Tensor:

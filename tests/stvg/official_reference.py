@@ -15,17 +15,16 @@ def box_iou_ref(a, b):
 
 
 def video_scores_ref(pred, gt):
-    """(vIoU, tIoU) of one video; pred None means missing."""
+    """(vIoU, tIoU) of one video; pred None means missing. Frames match by their keys, as strings,
+    iterating over the ground-truth frames."""
     if pred is None:
         return 0.0, 0.0
     union = max(pred["ed_frame"], gt["ed_frame"]) - min(pred["st_frame"], gt["st_frame"]) + 1
-    pb = {int(k): v for k, v in pred["bbox"].items()}
-    gb = {int(k): v for k, v in gt["bbox"].items()}
     total, inter_frames = 0.0, 0
-    for f, box in pb.items():  # S_i: frames with a box in both
-        if f in gb:
+    for frame in gt["bbox"]:  # S_i: frames with a box in both
+        if frame in pred["bbox"]:
             inter_frames += 1
-            total += box_iou_ref(box, gb[f])
+            total += box_iou_ref(pred["bbox"][frame], gt["bbox"][frame])
     return total / union, inter_frames / union
 
 

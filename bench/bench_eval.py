@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Evaluator benchmark at HC-STVG v2 val scale (2,000 videos), against a per-frame Python loop.
+
+Ground truth: the real HC-STVG v1 sample (../shared/data/hcstvg/test_sample.json or --ann), its
+videos repeated under new ids up to --videos; predictions: the ground truth with shifted spans,
+jittered boxes and dropped frames (fixed seed). Prints, for CPU and (when present) CUDA:
+  * the plain per-frame Python loop of the official definition (the baseline);
+  * the Python traversal floor: only walking every box of both dicts once;
+  * evaluate() from loaded JSON dicts;
+  * video_metrics() + summarize() from padded tensors already in memory;
+with the ratios to the loop, and checks that every number is identical (|diff| <= 1e-9).
+"""
+import argparse
+import json
+import pathlib
+import platform
+import random
+import sys
+import time
+
+import torch
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from stvg.evaluation import (evaluate, ground_truth_entries, match_frames, pad_entries, summarize,  # noqa: E402
+                             video_metrics)
+from tests.stvg.official_reference import evaluate_ref  # noqa: E402
+from tests.stvg.test_evaluation import perturbed  # noqa: E402
+
+
+def best_of(fn, repeat):
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def traverse(pred, gt):
+    n = 0
+    for d in (pred, gt):
+        for e in d.values():
+            for k, b in e["bbox"].items():
+                n += 1
+    return n
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return f"CPU {cpu} ({torch.get_num_threads()} threads), GPU {gpu}, torch {torch.__version__}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ann", default=str(REPO.parent / "shared" / "data" / "hcstvg" / "test_sample.json"))
+    ap.add_argument("--videos", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", help="write the figures as JSON")
+    args = ap.parse_args()
+
+    sample = ground_truth_entries(json.loads(pathlib.Path(args.ann).read_text()))
+    items = list(sample.values())
+    gt = {f"{i:05d}_{k}": json.loads(json.dumps(items[i % len(items)]))
+          for i, k in zip(range(args.videos), __import__("itertools").cycle(sample))}
+    pred = perturbed(gt, seed=0)
+    n_boxes = traverse(pred, gt)
+    print(f"machine: {machine()}")
+    print(f"{len(gt)} videos, {n_boxes} boxes (predictions + ground truth)")
+
+    t_loop, ref = best_of(lambda: evaluate_ref(pred, gt), args.repeat)
+    t_floor, _ = best_of(lambda: traverse(pred, gt), args.repeat)
+    rows = [("per-frame Python loop (baseline)", t_loop, ref), ("Python traversal floor", t_floor, None)]
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    g = pad_entries([gt[v] for v in gt], None)
+    p = pad_entries([pred.get(v) for v in gt], g.base, width=g.boxes.shape[1])
+    pairs = match_frames(pred, gt)
+    for dev in devices:
+        t, res = best_of(lambda: evaluate(pred, gt, device=dev), args.repeat)
+        rows.append((f"evaluate() from JSON dicts [{dev}]", t, res))
+        pd, gd = p.to(dev), g.to(dev)
+        t, res = best_of(lambda: summarize(*video_metrics(pd, gd)), max(args.repeat, 5))
+        rows.append((f"video_metrics() from padded tensors [{dev}]", t, res))
+        fp = pairs.to(dev)
+        t, res = best_of(lambda: summarize(*fp.metrics()), max(args.repeat, 5))
+        rows.append((f"FramePairs.metrics() from tensors [{dev}]", t, res))
+
+    keys = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
+    print(f"{'path':46s} {'seconds':>9s} {'x loop':>8s}  identical")
+    results = []
+    for name, t, res in rows:
+        same = "" if res is None else str(all(abs(res[k] - ref[k]) <= 1e-9 for k in keys))
+        print(f"{name:46s} {t:9.4f} {t_loop / t:8.1f}  {same}")
+        results.append({"path": name, "seconds": t, "speedup_vs_loop": t_loop / t, "identical": same})
+    print("metrics:", {k: round(ref[k], 6) for k in keys})
+    print(f"dict path vs traversal floor: {rows[2][1] / t_floor:.2f}x the floor")
+    if args.out:
+        pathlib.Path(args.out).write_text(json.dumps({"machine": machine(), "videos": len(gt),
+                                                      "boxes": n_boxes, "rows": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
