@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Optional, Sequence
 
 import numpy as np
@@ -117,8 +118,10 @@ class VideoReader:
 
 
 def _short(e: BaseException) -> str:
+    """First line of a decoder error, without decord's "[hh:mm:ss] source.cc:123: " prefix."""
     text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
+    line = text[0] if text else type(e).__name__
+    return re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: (Error: )?", "", line)[:300]
 
 
 def write_video(path: str, frames: np.ndarray, fps: float, codec: str = "libx264",

@@ -50,3 +50,26 @@ def test_write_video_rejects_bad_frames(tmp_path):
         write_video(str(tmp_path / "x.mp4"), np.zeros((2, 5, 6, 3), np.uint8), 10)
     with pytest.raises(ValueError, match="uint8"):
         write_video(str(tmp_path / "x.mp4"), np.zeros((2, 4, 6, 3), np.float32), 10)
+
+
+def test_truncated_faststart_file(tmp_path):
+    """moov atom first, so the container opens; the stream itself is cut."""
+    import av
+
+    frames = (np.random.RandomState(0).rand(30, 48, 64, 3) * 255).astype(np.uint8)
+    full = tmp_path / "faststart.mp4"
+    with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoReadError, match="cut.mp4") as info:
+        r = VideoReader(cut)
+        r.get_frames(range(r.num_frames))
+    assert "/github/" not in str(info.value)
