@@ -1,0 +1,95 @@
+"""Default configuration of the temporal stage (MMN), Charades-STA values.
+
+Every key a config file or ``KEY VALUE`` override may set is declared here; see
+``stvg.config.load_config`` for the strict merge rules. Per-dataset files live in
+``configs/temporal/`` and share a ``_BASE_``.
+
+Keys of note:
+
+* ``MODEL.TEXT_ENCODER``: a transformers hub name or a local directory.
+  ``MODEL.TOKENIZER``: the same, for the tokenizer; empty means "same as TEXT_ENCODER".
+* ``MODEL.TEXT_ENCODER_PRETRAINED``: False builds the architecture ``MODEL.TEXT_ENCODER_ARCH``
+  (a transformers ``model_type`` such as ``"distilbert"``) from the library-default config with
+  random init, changed by ``MODEL.TEXT_CONFIG_OVERRIDES`` (None or a mapping, e.g.
+  ``{dim: 32, n_layers: 1}``). Used offline (checkpoint import, tests).
+* ``LOSS.EXCLUDED_CELLS_IN_DENOMINATOR``: True reproduces the reference code, where same-video
+  cells excluded from the sentence->video softmax still add exp(0) = 1 to its denominator.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from stvg.config import Config, load_config
+
+__all__ = ["TEMPORAL_DEFAULTS", "get_temporal_cfg"]
+
+TEMPORAL_DEFAULTS: dict = {
+    "MODEL": {
+        "FEAT_DIM": 4096,
+        "NUM_PRE_CLIPS": 32,
+        "NUM_CLIPS": 16,
+        "HIDDEN": 512,
+        "JOINT_DIM": 256,
+        "POOL_KERNEL": 2,
+        "POOLING_COUNTS": [15],
+        "CONV_KERNEL": 5,
+        "CONV_LAYERS": 8,
+        "TEXT_ENCODER": "distilbert-base-uncased",
+        "TOKENIZER": "",
+        "TEXT_ENCODER_PRETRAINED": True,
+        "TEXT_ENCODER_ARCH": "distilbert",
+        "TEXT_CONFIG_OVERRIDES": None,
+        "IOU_SCALE": 10.0,
+        "CONTRASTIVE_SCORE_POW": 0.5,
+    },
+    "LOSS": {
+        "MIN_IOU": 0.5,
+        "MAX_IOU": 1.0,
+        "NUM_POSITIVE": 1,
+        "MARGIN": 0.4,
+        "TAU_VIDEO": 0.1,
+        "TAU_SENT": 0.1,
+        "NEGATIVE_VIDEO_IOU": 0.5,
+        "SENT_REMOVAL_IOU": 0.5,
+        "CONTRASTIVE_WEIGHT": 0.05,
+        "ONLY_IOU": 7,
+        "EXCLUDED_CELLS_IN_DENOMINATOR": True,
+    },
+    "SOLVER": {
+        "LR": 1e-4,
+        "BATCH_SIZE": 48,
+        "EPOCHS": 18,
+        "MILESTONES": [8, 13],
+        "GAMMA": 0.1,
+        "TEXT_LR_FACTOR": 0.1,
+        "WEIGHT_DECAY": 1e-5,
+        "BETAS": [0.9, 0.99],
+        "CLIP_GRAD": 5.0,
+        "FREEZE_BERT": 4,
+        "AMP": True,
+        "SEED": 0,
+        "NUM_WORKERS": 0,
+    },
+    "DATASET": {
+        "NAME": "charades",
+        "TRAIN_ANN": "",
+        "VAL_ANN": "",
+        "TEST_ANN": "",
+        "FEATURES": "",
+        "FEATURE_KEY": "",
+        "SKIP_MISSING": False,
+        "MAX_SENT_LEN": 64,
+    },
+    "TEST": {
+        "NMS_THRESH": 0.5,
+        "IOU_THRESHOLDS": [0.5, 0.7],
+        "RECALL_AT": [1, 5],
+        "BATCH_SIZE": 16,
+    },
+    "OUTPUT_DIR": "outputs/temporal",
+}
+
+
+def get_temporal_cfg(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Config:
+    """Frozen temporal config: defaults <- ``path`` (with its ``_BASE_`` chain) <- overrides."""
+    return load_config(path, TEMPORAL_DEFAULTS, overrides)
