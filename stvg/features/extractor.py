@@ -1,0 +1,162 @@
+"""One video's features from one backbone pass: clip features ``[T, D]`` and per-tube RoI features.
+
+    ex = FeatureExtractor.from_config(cfg, device="cuda")
+    out = ex.extract_video("clip.mp4", tubes=[tube, ...])
+    out.features        # float32[T, D] clip features (the temporal stage's input)
+    out.roi_features    # float32[N, S, C] per tube, S = ROI.NUM_SEGMENTS (frame backbones only)
+
+Frame backbones: every sampled frame gives a feature map and its average; clip t's feature is the
+mean of the vectors of its real frames. Clip backbones: clip t is its ``CLIPS.LEN`` frames (padded
+by repeating the last frame). RoI features: for each tube, the sampled frames inside its span; on
+each, ``torchvision.ops.roi_align`` of the tube's box on the frame's feature map
+(``ROI.OUTPUT_SIZE``^2 bins, averaged to a C vector); the tube's rows are then pooled over time into
+``ROI.NUM_SEGMENTS`` segments (:func:`stvg.features.clips.pool_segments`). A tube that covers no
+sampled frame uses the sampled frame nearest to its middle, with its own box nearest to that frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..backbones import Backbone, build_backbone
+from ..config import Config, ConfigError
+from ..structures import Tube
+from .clips import clip_positions, clip_real_ranges, pool_segments
+from .decode import DecodedVideo, decode_video
+from .preprocess import build_transform
+
+__all__ = ["VideoFeatures", "FeatureExtractor", "tube_samples"]
+
+
+@dataclass
+class VideoFeatures:
+    """``features`` float32[T, D]; ``frame_indices`` int64[K] sampled decoded frames;
+    ``clip_frames`` int64[T, 2] first and last (inclusive) real decoded frame of each clip;
+    ``roi_features`` float32[N, S, C] or None; source video ``fps``/``num_frames``/``width``/``height``."""
+
+    features: np.ndarray
+    frame_indices: np.ndarray
+    clip_frames: np.ndarray
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    roi_features: Optional[np.ndarray] = None
+
+
+def tube_samples(tube: Tube, frame_indices: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``(positions int64[n], boxes float32[n, 4])``: the sampled frames a tube covers, its boxes there."""
+    frames = tube.frames.cpu().numpy()
+    boxes = tube.boxes.cpu().numpy()
+    if frames.size == 0:
+        raise ValueError("empty tube (no frames)")
+    pos = np.nonzero(np.isin(frame_indices, frames))[0]
+    if pos.size == 0:
+        mid = (frames[0] + frames[-1]) / 2.0
+        pos = np.array([int(np.argmin(np.abs(frame_indices - mid)))])
+        j = np.array([int(np.argmin(np.abs(frames - frame_indices[pos[0]])))])
+    else:
+        j = np.searchsorted(frames, frame_indices[pos])
+    return pos.astype(np.int64), boxes[j].astype(np.float32)
+
+
+class FeatureExtractor:
+    """Backbone + preprocessing + clip layout for one extraction setting (see module docstring)."""
+
+    def __init__(self, backbone: Backbone, cfg: Config) -> None:
+        self.backbone, self.cfg = backbone, cfg
+        self.transform = build_transform(cfg, backbone.kind, backbone.resize_size, backbone.crop_size)
+        self.clip_len = int(cfg.CLIPS.LEN)
+        self.clip_stride = int(cfg.CLIPS.STRIDE) or self.clip_len
+        need = backbone.spec.fixed_clip_len
+        if need is not None and self.clip_len != need:
+            raise ConfigError(f"{backbone.name} takes clips of exactly {need} frames: set CLIPS.LEN {need}")
+
+    @classmethod
+    def from_config(cls, cfg: Config, device=None) -> "FeatureExtractor":
+        bb = build_backbone(cfg.BACKBONE.NAME, cfg.BACKBONE.WEIGHTS, device=None,
+                            amp=cfg.BACKBONE.AMP, seed=cfg.BACKBONE.SEED)
+        return cls(bb.to(torch.device(device) if device is not None else "cpu"), cfg)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.backbone.feature_dim
+
+    def decode(self, path: str, video_id: str = "") -> DecodedVideo:
+        return decode_video(video_id or str(path), str(path), self.cfg.INPUT.SAMPLE_FPS, self.transform,
+                            self.cfg.RUN.DECODE_THREADS, self.cfg.RUN.DECODE_CHUNK)
+
+    def extract_video(self, path: str, tubes: Optional[Sequence[Tube]] = None) -> VideoFeatures:
+        """Decode ``path`` and :meth:`extract` it (inference on one video)."""
+        return self.extract(self.decode(path), tubes)
+
+    def extract(self, video: DecodedVideo, tubes: Optional[Sequence[Tube]] = None) -> VideoFeatures:
+        """Features of an already decoded video (``video.frames`` uint8[K, h, w, 3])."""
+        if video.error is not None:
+            raise ValueError(f"{video.video_id}: not decoded: {video.error}")
+        k = int(video.frames.shape[0])
+        real = clip_real_ranges(k, self.clip_len, self.clip_stride)
+        clip_frames = np.stack([video.frame_indices[real[:, 0]], video.frame_indices[real[:, 1] - 1]], 1)
+        if self.backbone.kind == "frame":
+            feats, roi = self._frame_pass(video, real, tubes)
+        else:
+            if tubes:
+                raise ValueError(f"RoI features need a frame backbone (resnet18/resnet50), "
+                                 f"not the clip model {self.backbone.name}")
+            feats, roi = self._clip_pass(video), None
+        return VideoFeatures(feats, video.frame_indices.astype(np.int64), clip_frames.astype(np.int64),
+                             float(video.fps), int(video.num_frames), int(video.width),
+                             int(video.height), roi)
+
+    # ---------------------------------------------------------------------------------------------
+    def _clip_pass(self, video: DecodedVideo) -> np.ndarray:
+        pos = torch.from_numpy(clip_positions(video.frames.shape[0], self.clip_len, self.clip_stride))
+        frames = video.frames.to(self.backbone.device, non_blocking=True)
+        bs = self.cfg.RUN.BATCH_SIZE
+        out = [self.backbone.encode_clips(frames[pos[i:i + bs].to(frames.device)])
+               for i in range(0, pos.shape[0], bs)]
+        return torch.cat(out).cpu().numpy()
+
+    def _frame_pass(self, video: DecodedVideo, real: np.ndarray,
+                    tubes: Optional[Sequence[Tube]]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        from torchvision.ops import roi_align
+
+        frames, k = video.frames, video.frames.shape[0]
+        sx = frames.shape[2] / video.width / self.backbone.stride   # source pixels -> map cells
+        sy = frames.shape[1] / video.height / self.backbone.stride
+        plan: List[Tuple[np.ndarray, np.ndarray]] = []
+        for i, tube in enumerate(tubes or ()):
+            try:
+                plan.append(tube_samples(tube, video.frame_indices))
+            except ValueError as e:
+                raise ValueError(f"{video.video_id}: tube {i}: {e}") from None
+        if plan:
+            roi_pos = np.concatenate([p for p, _ in plan])
+            roi_box = np.concatenate([b for _, b in plan]) * np.array([sx, sy, sx, sy], np.float32)
+            roi_vec = np.zeros((roi_pos.size, self.feature_dim), np.float32)
+        vecs = []
+        bs, size = self.cfg.RUN.BATCH_SIZE, self.cfg.ROI.OUTPUT_SIZE
+        for lo in range(0, k, bs):
+            fmap, vec = self.backbone.encode_frames(frames[lo:lo + bs])
+            vecs.append(vec.cpu())
+            if plan:
+                sel = np.nonzero((roi_pos >= lo) & (roi_pos < lo + bs))[0]
+                if sel.size:
+                    rois = torch.cat([torch.from_numpy(roi_pos[sel] - lo).float()[:, None],
+                                      torch.from_numpy(roi_box[sel])], 1).to(fmap.device)
+                    pooled = roi_align(fmap, rois, size, spatial_scale=1.0,
+                                       sampling_ratio=self.cfg.ROI.SAMPLING_RATIO, aligned=True)
+                    roi_vec[sel] = pooled.mean(dim=(2, 3)).cpu().numpy()
+        vec = torch.cat(vecs).numpy()
+        feats = np.stack([vec[a:b].mean(axis=0) for a, b in real]).astype(np.float32)
+        if not plan:
+            return feats, None if tubes is None else np.zeros((0, self.cfg.ROI.NUM_SEGMENTS,
+                                                               self.feature_dim), np.float32)
+        roi, start = [], 0
+        for p, _ in plan:
+            roi.append(pool_segments(roi_vec[start:start + p.size], self.cfg.ROI.NUM_SEGMENTS))
+            start += p.size
+        return feats, np.stack(roi).astype(np.float32)

@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Extract clip features of many videos into one HDF5 file (see docs/features.md).
+
+    python tools/extract_features.py --videos DIR --out feats.h5 --config configs/features/hcstvg_r2plus1d.yaml
+    python tools/extract_features.py --ann test.json --video-dir DIR --out feats.h5 [KEY VALUE ...]
+    torchrun --nproc_per_node 8 tools/extract_features.py ...        # or --num-shards K --shard I
+
+Re-running resumes; the exit status is 1 when some videos could not be read (listed in
+OUT.failures.json), 2 on a usage or config error.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--videos", metavar="DIR", help="extract every video file in DIR (id = file name)")
+    src.add_argument("--ann", metavar="FILE", help="HC-STVG annotation file: extract its video ids")
+    p.add_argument("--video-dir", metavar="DIR", help="folder of the videos named in --ann")
+    p.add_argument("--out", required=True, help="output HDF5 file")
+    p.add_argument("--config", help="YAML config (configs/features/*.yaml); defaults otherwise")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available; "
+                   "under torchrun, cuda:LOCAL_RANK)")
+    p.add_argument("--num-shards", type=int, help="split the videos into this many shares ...")
+    p.add_argument("--shard", type=int, help="... and extract this one (0-based)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. RUN.NUM_WORKERS 4")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    import torch
+
+    from stvg.config import ConfigError
+    from stvg.features import (extract_features, load_features_config, videos_from_annotation,
+                               videos_in_folder)
+    try:
+        cfg = load_features_config(args.config, args.overrides)
+        exts = cfg.RUN.VIDEO_EXTENSIONS
+        if args.ann:
+            if not args.video_dir:
+                p.error("--ann needs --video-dir")
+            videos = videos_from_annotation(args.ann, args.video_dir, exts)
+        else:
+            videos = videos_in_folder(args.videos, exts)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    device = args.device
+    if device is None:
+        local = os.environ.get("LOCAL_RANK")
+        device = (f"cuda:{local}" if local is not None else "cuda") if torch.cuda.is_available() else "cpu"
+    try:
+        summary = extract_features(videos, args.out, cfg, device=device, num_shards=args.num_shards,
+                                   shard=args.shard, progress=not args.no_progress)
+    except (ConfigError, ValueError, OSError) as e:  # settings differ from the parts, bad shard, ...
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary.message())
+    failed = summary.all_failures or summary.failures
+    if failed:
+        print(f"error: {len(failed)} video(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
