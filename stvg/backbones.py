@@ -12,8 +12,8 @@ Two kinds:
 
 ``weights``: a torchvision weights name (``"IMAGENET1K_V1"``, ``"DEFAULT"`` or the full
 ``"ResNet18_Weights.IMAGENET1K_V1"``; torchvision downloads it into its cache on first use), a path
-to a local state-dict file (the full classification model's keys, optionally under ``"model"`` or
-``"state_dict"``; missing or unexpected keys are an error that lists them), or ``None``/``"none"``
+to a local state-dict file (torchvision's keys, with or without the classifier, optionally under
+``"model"`` or ``"state_dict"``; other missing or unexpected keys are an error that lists them), or ``None``/``"none"``
 for random initialisation (tests). Normalisation (mean, std) and input sizes come from the chosen
 weights' own transforms; for a local file or no weights, from the model family's default weights
 (ImageNet statistics for the resnets, Kinetics-400 for the video models).
@@ -98,10 +98,16 @@ def _load_local(model: nn.Module, path: str, name: str) -> None:
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict for {name}, got {type(state).__name__}")
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # same key, other shape
+        raise ValueError(f"{path}: does not match torchvision {name}: {str(e).splitlines()[-1].strip()}"
+                         ) from None
+    head = _HEADS[name] + "."
+    missing = [k for k in result.missing_keys if not k.startswith(head)]  # the head is dropped anyway
+    if missing or result.unexpected_keys:
         raise ValueError(f"{path}: does not match torchvision {name}: "
-                         f"{len(result.missing_keys)} missing keys {result.missing_keys[:5]}, "
+                         f"{len(missing)} missing keys {missing[:5]}, "
                          f"{len(result.unexpected_keys)} unexpected keys {result.unexpected_keys[:5]}")
 
 
@@ -185,15 +191,12 @@ class Backbone(nn.Module):
         return vec.float()
 
 
+_HEADS = {"resnet18": "fc", "resnet50": "fc", "r2plus1d_18": "fc", "s3d": "classifier",
+          "mvit_v2_s": "head"}  # the classifier of each model, replaced by Identity
+
+
 def _strip_head(name: str, model: nn.Module) -> nn.Module:
-    if name.startswith("resnet"):
-        model.fc = nn.Identity()
-    elif name == "r2plus1d_18":
-        model.fc = nn.Identity()
-    elif name == "s3d":
-        model.classifier = nn.Identity()
-    elif name == "mvit_v2_s":
-        model.head = nn.Identity()
+    setattr(model, _HEADS[name], nn.Identity())
     return model
 
 

@@ -2,8 +2,8 @@
 
 Sampled frames are numbered 0..K-1 (positions in the list of decoded frames). Clip t covers the
 positions ``[t * stride, t * stride + length)``; clips form a regular grid, so
-``T = 1 + ceil(max(K - length, 0) / stride)`` and the last clip, like every clip of a video shorter
-than one clip, is padded by repeating the last frame.
+``T = 1 + ceil(max(K - length, 0) / stride)`` (never a clip starting past the last frame) and the last
+clip, like the one clip of a video shorter than a clip, is padded by repeating the last frame.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def num_clips(num_samples: int, length: int, stride: int) -> int:
         raise ValueError("a video needs at least one sampled frame")
     if length < 1 or stride < 1:
         raise ValueError(f"clip length and stride must be >= 1, got {length}, {stride}")
-    return 1 + math.ceil(max(num_samples - length, 0) / stride)
+    # a regular grid that reaches the last frame, without a clip starting past it (stride > length)
+    return min(1 + math.ceil(max(num_samples - length, 0) / stride), math.ceil(num_samples / stride))
 
 
 def clip_positions(num_samples: int, length: int, stride: int) -> np.ndarray:
