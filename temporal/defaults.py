@@ -12,6 +12,7 @@ Keys of note:
   (a transformers ``model_type`` such as ``"distilbert"``) from the library-default config with
   random init, changed by ``MODEL.TEXT_CONFIG_OVERRIDES`` (None or a mapping, e.g.
   ``{dim: 32, n_layers: 1}``). Used offline (checkpoint import, tests).
+* ``DEVICE``: "auto" picks CUDA when available (under torchrun: ``cuda:LOCAL_RANK``), else CPU.
 * ``LOSS.EXCLUDED_CELLS_IN_DENOMINATOR``: True reproduces the reference code, where same-video
   cells excluded from the sentence->video softmax still add exp(0) = 1 to its denominator.
 """
@@ -87,6 +88,7 @@ TEMPORAL_DEFAULTS: dict = {
         "BATCH_SIZE": 16,
     },
     "OUTPUT_DIR": "outputs/temporal",
+    "DEVICE": "auto",  # "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
 }
 
 
