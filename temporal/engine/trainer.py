@@ -1,0 +1,187 @@
+"""MMN training: AdamW with a text-encoder LR group, MultiStepLR per epoch, gradient clipping, text
+encoder frozen for epochs <= FREEZE_BERT, AMP on CUDA, evaluation and an atomic checkpoint after every
+epoch, exact ``--resume``, DistributedDataParallel under torchrun.
+
+Outputs in ``OUTPUT_DIR``: ``config.yaml`` (resolved config), ``last.pth`` (after every epoch),
+``best.pth`` (best mean of the evaluation metrics), ``history.json`` (losses, LRs and metrics per
+epoch), ``train.log``.
+
+Resume: ``last.pth`` holds model, optimizer, scheduler, AMP scaler, the RNG states (python, numpy,
+torch, CUDA) and the epoch; the shuffling order depends only on (SOLVER.SEED, epoch). Training
+resumes at the next epoch, and on CPU with a fixed seed ends with the same weights as an
+uninterrupted run.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from typing import Any, Dict
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from stvg.io import atomic_write_json
+
+from ..losses import MMNLoss
+from .build import (build_dataset, build_model, build_optimizer, build_scheduler, build_test_loader,
+                    build_train_loader, text_backbone_params)
+from .checkpoint import capture_rng, check_resume_config, read_checkpoint, restore_rng, save_checkpoint
+from .distributed import DistContext, init_distributed
+from .inference import run_inference
+
+__all__ = ["train", "selection_score", "seed_everything"]
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def selection_score(metrics: Dict[str, float]) -> float:
+    """Mean of all R@n,IoU@m values: the quantity ``best.pth`` maximises."""
+    return float(sum(metrics.values()) / len(metrics)) if metrics else -math.inf
+
+
+def _add_file_log(out_dir: str) -> logging.Handler:
+    handler = logging.FileHandler(os.path.join(out_dir, "train.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("temporal").addHandler(handler)
+    return handler
+
+
+def train(cfg, resume: bool = False, progress: bool = True, return_model: bool = False):
+    """Train MMN as configured by ``cfg`` (a frozen temporal config). Returns a summary dict
+    ``{"output_dir", "epochs", "last_metrics", "best_metrics", "best_epoch"}``, and with
+    ``return_model`` the pair ``(summary, trained model)`` (in every process under torchrun)."""
+    ctx = init_distributed(cfg.DEVICE)
+    out_dir = cfg.OUTPUT_DIR
+    handler = None
+    try:
+        if ctx.is_main:
+            os.makedirs(out_dir, exist_ok=True)
+            cfg.dump(os.path.join(out_dir, "config.yaml"))
+            handler = _add_file_log(out_dir)
+        summary, model = _train(cfg, ctx, resume, progress and ctx.is_main)
+        return (summary, model) if return_model else summary
+    finally:
+        if handler is not None:
+            logging.getLogger("temporal").removeHandler(handler)
+            handler.close()
+        ctx.close()
+
+
+def _train(cfg, ctx: DistContext, resume: bool, progress: bool) -> Dict[str, Any]:
+    s = cfg.SOLVER
+    device = ctx.device
+    seed_everything(int(s.SEED))
+    model, tokenizer = build_model(cfg)
+    model.to(device)
+    train_set = build_dataset(cfg, "train")
+    loader, sampler = build_train_loader(cfg, train_set, tokenizer, ctx.world_size, ctx.rank)
+    eval_loader = None
+    if ctx.is_main and (cfg.DATASET.VAL_ANN or cfg.DATASET.TEST_ANN):
+        eval_loader = build_test_loader(cfg, build_dataset(cfg, "val"), tokenizer)
+    optimizer = build_optimizer(cfg, model)
+    scheduler = build_scheduler(cfg, optimizer)
+    amp = bool(s.AMP) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    loss_fn = MMNLoss(cfg.LOSS, model.mask)
+    text_params = text_backbone_params(model)
+    epochs = int(s.EPOCHS)
+    last_path = os.path.join(cfg.OUTPUT_DIR, "last.pth")
+    best_path = os.path.join(cfg.OUTPUT_DIR, "best.pth")
+
+    start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
+    if resume:
+        ckpt = read_checkpoint(last_path)
+        check_resume_config(ckpt, cfg, last_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        restore_rng(ckpt["rng"])
+        start, history, best = int(ckpt["epoch"]) + 1, list(ckpt["history"]), dict(ckpt["best"])
+        log.info("resuming %s after epoch %d", last_path, start - 1)
+
+    net = model
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # built while every parameter requires grad, so the text encoder stays in DDP's reducer;
+        # frozen epochs then leave it out of the graph (find_unused_parameters)
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                  find_unused_parameters=True)
+
+    bar = tqdm(total=max(0, epochs - start + 1) * len(loader), disable=not progress, dynamic_ncols=True,
+               unit="it")
+    for epoch in range(start, epochs + 1):
+        sampler.set_epoch(epoch)
+        frozen = epoch <= int(s.FREEZE_BERT)
+        for p in text_params:
+            p.requires_grad_(not frozen)
+        net.train()
+        bar.set_description(f"epoch {epoch}/{epochs}")
+        sums: Dict[str, float] = {}
+        steps, t0 = 0, time.time()
+        lrs = [g["lr"] for g in optimizer.param_groups]
+        for batch in loader:
+            batch = batch.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, enabled=amp):
+                out = net(batch.feats, batch.input_ids, batch.attention_mask, batch.sent_video)
+            losses = loss_fn(out, batch.iou_targets, batch.sent_video, epoch, batch.gt_segments)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses["loss"]).backward()
+            if float(s.CLIP_GRAD) > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(s.CLIP_GRAD))
+            scaler.step(optimizer)
+            scaler.update()
+            vals = {k: float(v.detach()) for k, v in losses.items()}
+            if not math.isfinite(vals["loss"]):
+                raise FloatingPointError(f"epoch {epoch}: loss is {vals['loss']} ({vals}); check the features "
+                                         f"and the learning rate")
+            for k, v in vals.items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{vals['loss']:.4f}", iou=f"{vals['loss_iou']:.4f}")
+        scheduler.step()
+        record: Dict[str, Any] = {"epoch": epoch, "lr": lrs, "text_frozen": frozen,
+                                  "seconds": round(time.time() - t0, 3),
+                                  **{k: v / max(steps, 1) for k, v in sums.items()}}
+        if ctx.is_main:
+            if eval_loader is not None:
+                metrics, _ = run_inference(model, eval_loader, cfg, device, progress=progress, amp=amp)
+                record["metrics"] = metrics
+            else:
+                metrics = {}
+            score = selection_score(metrics) if metrics else float(epoch)
+            history.append(record)
+            improved = score > best["score"]
+            if improved:
+                best = {"epoch": epoch, "score": score, "metrics": metrics}
+            state = {"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch,
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict(), "rng": capture_rng(), "best": best, "history": history}
+            save_checkpoint(last_path, state)
+            if improved:
+                save_checkpoint(best_path, state)
+            atomic_write_json(os.path.join(cfg.OUTPUT_DIR, "history.json"), history, indent=1)
+            msg = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("loss"))
+            if metrics:
+                msg += " | " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+            log.info("epoch %d/%d %s (%.1f s)%s", epoch, epochs, msg, record["seconds"],
+                     " [best]" if improved else "")
+        ctx.barrier()
+    bar.close()
+    summary = {"output_dir": cfg.OUTPUT_DIR, "epochs": epochs,
+               "last_metrics": history[-1].get("metrics", {}) if history else {},
+               "best_metrics": best["metrics"], "best_epoch": best["epoch"]}
+    return summary, model
