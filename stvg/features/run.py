@@ -69,10 +69,13 @@ def settings_yaml(cfg: Config) -> str:
 def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, device=None,
                      num_shards: Optional[int] = None, shard: Optional[int] = None,
                      tubes: Optional[Mapping[str, Sequence[Tube]]] = None,
-                     progress: bool = True) -> ExtractionSummary:
+                     progress: bool = True,
+                     extractor: Optional[FeatureExtractor] = None) -> ExtractionSummary:
     """Extract ``videos`` (``(video_id, path)`` pairs) into the HDF5 file ``out``; see module docstring.
 
     ``tubes`` (optional): video id -> tubes whose RoI features are stored as ``roi_features``.
+    ``extractor`` (optional): an already built :class:`FeatureExtractor` for ``cfg`` (reused across
+    calls); otherwise one is built from ``cfg`` on ``device`` when there is work to do.
     """
     out = os.fspath(out)
     ids = [v for v, _ in videos]
@@ -96,10 +99,10 @@ def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, d
     todo = [v for v in mine if v not in done]
     summary.num_skipped = len(mine) - len(todo)
 
-    extractor = None
     if todo:
-        device = torch.device(device) if device is not None else torch.device("cpu")
-        extractor = FeatureExtractor.from_config(cfg, device)
+        if extractor is None:
+            extractor = FeatureExtractor.from_config(cfg, device if device is not None else "cpu")
+        device = extractor.backbone.device
         summary_failures = _run(extractor, [(v, paths[v]) for v in todo], store, cfg, device,
                                 tubes, progress, summary)
         summary.failures = summary_failures

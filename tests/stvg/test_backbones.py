@@ -126,4 +126,4 @@ def test_cuda_amp_close_to_cpu():
     x = _frames(4)
     ref, out = cpu.encode_frames(x)[1], gpu.encode_frames(x.cuda())[1]
     assert out.device.type == "cuda" and out.dtype == torch.float32
-    torch.testing.assert_close(out.cpu(), ref, rtol=2e-2, atol=2e-2)
+    assert (out.cpu() - ref).abs().max() <= 2e-2 * ref.abs().max()

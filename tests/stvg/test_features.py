@@ -20,6 +20,7 @@ from stvg.features import (extract_features, failures_path, load_features_config
 from stvg.features.clips import clip_positions, clip_real_ranges, num_clips, pool_segments, segment_bounds
 from stvg.features.extractor import FeatureExtractor
 from stvg.structures import Tube
+from tests.conftest import requires_cuda
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 TINY = ["BACKBONE.WEIGHTS", "none", "INPUT.SAMPLE_FPS", "5", "RUN.NUM_WORKERS", "0"]
@@ -315,3 +316,38 @@ def test_videos_from_annotation(tmp_path):
 def test_videos_from_real_annotation_file(shared_data, tmp_path):
     got = videos_from_annotation(str(shared_data / "hcstvg" / "test_sample.json"), str(tmp_path), [".mp4"])
     assert len(got) == 373 and got[0][0] == "55_vfjywN5CN0Y.mp4"
+
+
+def test_every_shipped_config_loads_and_names_real_weights():
+    from stvg.backbones import resolve_weights
+
+    paths = sorted((REPO / "configs" / "features").glob("hcstvg_*.yaml"))
+    assert paths
+    for path in paths:
+        cfg = load_features_config(str(path))
+        enum, local, _ = resolve_weights(cfg.BACKBONE.NAME, cfg.BACKBONE.WEIGHTS)
+        assert enum is not None and local is None, path
+
+
+def _close_fp16(a, b):
+    """AMP (float16) vs float32: errors relative to the features' scale."""
+    assert a.shape == b.shape and np.abs(a - b).max() <= 2e-2 * np.abs(b).max()
+
+
+@requires_cuda
+def test_cuda_extraction_matches_cpu():
+    from stvg.features.decode import DecodedVideo
+
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (12, 64, 96, 3), dtype=torch.uint8, generator=g)
+    video = DecodedVideo("x", frames, np.arange(0, 24, 2), 10.0, 24, 96, 64)
+    tubes = [Tube(np.arange(3, 15), np.tile([[8, 8, 60, 50]], (12, 1)))]
+    cfg = _cfg("INPUT.RESIZE", "[64, 96]", "CLIPS.LEN", "3")
+    cpu = FeatureExtractor.from_config(cfg, "cpu").extract(video, tubes)
+    gpu = FeatureExtractor.from_config(cfg, "cuda").extract(video, tubes)
+    _close_fp16(gpu.features, cpu.features)
+    _close_fp16(gpu.roi_features, cpu.roi_features)
+    cfg = _cfg("BACKBONE.NAME", "r2plus1d_18", "INPUT.RESIZE", "[32, 40]", "INPUT.CROP", "32", "CLIPS.LEN", "4")
+    small = DecodedVideo("x", frames[:, :32, :32], np.arange(12), 10.0, 12, 32, 32)
+    _close_fp16(FeatureExtractor.from_config(cfg, "cuda").extract(small).features,
+                FeatureExtractor.from_config(cfg, "cpu").extract(small).features)
