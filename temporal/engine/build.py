@@ -41,8 +41,8 @@ def _collator(cfg, tokenizer) -> MomentCollator:
     return MomentCollator(tokenizer, int(cfg.MODEL.NUM_CLIPS), int(cfg.DATASET.MAX_SENT_LEN))
 
 
-def build_train_loader(cfg, dataset: MomentDataset, tokenizer, world_size: int = 1, rank: int = 0
-                       ) -> Tuple[DataLoader, DistributedSampler]:
+def build_train_loader(cfg, dataset: MomentDataset, tokenizer, world_size: int = 1, rank: int = 0,
+                       pin_memory: bool = False) -> Tuple[DataLoader, DistributedSampler]:
     """Shuffled loader whose order depends only on (SOLVER.SEED, epoch): ``sampler.set_epoch(e)``.
 
     SOLVER.BATCH_SIZE counts videos over all processes; each of the ``world_size`` processes takes
@@ -54,13 +54,15 @@ def build_train_loader(cfg, dataset: MomentDataset, tokenizer, world_size: int =
                                  seed=int(cfg.SOLVER.SEED), drop_last=False)
     workers = int(cfg.SOLVER.NUM_WORKERS)
     loader = DataLoader(dataset, batch_size=total // world_size, sampler=sampler, num_workers=workers,
-                        collate_fn=_collator(cfg, tokenizer), persistent_workers=workers > 0)
+                        collate_fn=_collator(cfg, tokenizer), persistent_workers=workers > 0,
+                        pin_memory=pin_memory)
     return loader, sampler
 
 
-def build_test_loader(cfg, dataset: MomentDataset, tokenizer) -> DataLoader:
+def build_test_loader(cfg, dataset: MomentDataset, tokenizer, pin_memory: bool = False) -> DataLoader:
     return DataLoader(dataset, batch_size=int(cfg.TEST.BATCH_SIZE), sampler=SequentialSampler(dataset),
-                      num_workers=int(cfg.SOLVER.NUM_WORKERS), collate_fn=_collator(cfg, tokenizer))
+                      num_workers=int(cfg.SOLVER.NUM_WORKERS), collate_fn=_collator(cfg, tokenizer),
+                      pin_memory=pin_memory)
 
 
 def build_model(cfg) -> Tuple[MMN, object]:

@@ -30,11 +30,10 @@ def run_inference(model: MMN, loader, cfg, device: torch.device, keep_scores: bo
         batch = batch.to(device)
         with torch.autocast(device_type=device.type, enabled=amp and device.type == "cuda"):
             out = model(batch.feats, batch.input_ids, batch.attention_mask, batch.sent_video)
-        scores = model.test_scores(out).float()
-        durations = batch.durations[batch.sent_video]
-        evaluator.process(scores, durations, batch.gt_segments)
+        cpu = model.test_scores(out).float().cpu()  # greedy NMS is a sequential loop: run it on CPU
+        durations = batch.durations[batch.sent_video].cpu()
+        evaluator.process(cpu, durations, batch.gt_segments.cpu())
         if scores_out is not None:
-            cpu = scores.cpu()
             for s in range(cpu.shape[0]):
                 vid = batch.video_ids[int(batch.sent_video[s])]
                 scores_out[f"{vid}/{int(batch.sentence_index[s])}"] = cpu[s].clone()

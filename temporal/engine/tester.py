@@ -38,7 +38,7 @@ def test_checkpoint(cfg, weights: str, out: Optional[str] = None, dump_scores: O
     log.info("loaded %s: %s", weights, report.summary() if hasattr(report, "summary") else report)
     model.to(device)
     dataset = build_dataset(cfg, "test", skip_missing)
-    loader = build_test_loader(cfg, dataset, tokenizer)
+    loader = build_test_loader(cfg, dataset, tokenizer, pin_memory=device.type == "cuda")
     metrics, scores = run_inference(model, loader, cfg, device, keep_scores=dump_scores is not None,
                                     progress=progress, amp=bool(cfg.SOLVER.AMP))
     anchor = out or dump_scores

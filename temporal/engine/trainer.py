@@ -84,10 +84,11 @@ def _train(cfg, ctx: DistContext, resume: bool, progress: bool) -> Dict[str, Any
     model, tokenizer = build_model(cfg)
     model.to(device)
     train_set = build_dataset(cfg, "train")
-    loader, sampler = build_train_loader(cfg, train_set, tokenizer, ctx.world_size, ctx.rank)
+    pin = device.type == "cuda"
+    loader, sampler = build_train_loader(cfg, train_set, tokenizer, ctx.world_size, ctx.rank, pin)
     eval_loader = None
     if ctx.is_main and (cfg.DATASET.VAL_ANN or cfg.DATASET.TEST_ANN):
-        eval_loader = build_test_loader(cfg, build_dataset(cfg, "val"), tokenizer)
+        eval_loader = build_test_loader(cfg, build_dataset(cfg, "val"), tokenizer, pin)
     optimizer = build_optimizer(cfg, model)
     scheduler = build_scheduler(cfg, optimizer)
     amp = bool(s.AMP) and device.type == "cuda"
