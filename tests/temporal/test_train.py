@@ -110,3 +110,19 @@ def test_resume_refuses_changed_config_and_missing_checkpoint(planted, tmp_path)
         train(_cfg(planted, out, 2, ["SOLVER.LR", "0.002"]), resume=True, progress=False)
     with pytest.raises(FileNotFoundError, match="last.pth"):
         train(_cfg(planted, tmp_path / "empty", 2), resume=True, progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_train_and_test_on_cuda_with_amp(planted, tmp_path):
+    from temporal.engine import test_checkpoint
+
+    out = tmp_path / "cuda"
+    summary = train(_cfg(planted, out, 20, ["DEVICE", "cuda", "SOLVER.AMP", "True",
+                                            "SOLVER.TEXT_LR_FACTOR", "1.0"]), progress=False)
+    assert summary["best_metrics"]["R@1,IoU@0.5"] > 0.9, summary
+    ckpt = torch.load(out / "last.pth", weights_only=False)
+    assert ckpt["scaler"]["scale"] > 0  # the GradScaler was active
+    # the CUDA-trained checkpoint tests the same on CPU (fp32) within rounding of the ranking
+    cpu_metrics = test_checkpoint(_cfg(planted, out, 20, ["DEVICE", "cpu"]), str(out / "best.pth"),
+                                  progress=False)
+    assert cpu_metrics["R@1,IoU@0.5"] == pytest.approx(summary["best_metrics"]["R@1,IoU@0.5"], abs=0.05)
