@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .masked_conv import banded_conv_bn_relu, plan_stack
+
 
 def propagate_mask(mask: torch.Tensor, kernel: int, num_layers: int) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """Weight maps and propagated masks of a ``num_layers`` stack of ``kernel x kernel`` convs whose
@@ -51,9 +53,15 @@ class ProposalConv(nn.Module):
     map keeps its N x N size. After each layer the map is multiplied by that layer's weight map (see
     :func:`propagate_mask`; fixed buffers computed once from the valid mask). Two 1x1 convs then
     project to the joint space ``J``: ``proj_con`` (contrastive branch) and ``proj_iou`` (IoU branch).
+
+    ``dense=False`` (default) convolves only row bands covering each layer's mask (``num_bands`` per
+    layer, see :mod:`.masked_conv`): the same values and gradients, BatchNorm batch statistics included,
+    for about 57% (Charades) / 72% (ActivityNet) / 66% (TACoS) of the dense stack's conv work. ``dense=True`` runs the
+    literal full-map stack (kept for testing and as the reference).
     """
 
-    def __init__(self, hidden: int, joint_dim: int, kernel: int, num_layers: int, mask: torch.Tensor):
+    def __init__(self, hidden: int, joint_dim: int, kernel: int, num_layers: int, mask: torch.Tensor,
+                 dense: bool = False, num_bands: int = 4):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"CONV_LAYERS must be >= 1, got {num_layers}")
@@ -69,10 +77,17 @@ class ProposalConv(nn.Module):
             raise RuntimeError(f"proposal conv output {tuple(weights[-1].shape)} != ({n}, {n})")
         for i, w in enumerate(weights):
             self.register_buffer(f"weight_map_{i}", w, persistent=False)
+        self.pad = pad
+        self.dense = dense
+        self.bands, self.work_fraction = plan_stack(weights, num_bands)
         self.proj_con = nn.Conv2d(hidden, joint_dim, 1)
         self.proj_iou = nn.Conv2d(hidden, joint_dim, 1)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         for i, layer in enumerate(self.layers):
-            x = layer(x) * getattr(self, f"weight_map_{i}").to(x.dtype)
+            w = getattr(self, f"weight_map_{i}")
+            if self.dense:
+                x = layer(x) * w.to(x.dtype)
+            else:
+                x = banded_conv_bn_relu(x, layer.conv, layer.bn, w, self.bands[i], self.pad if i == 0 else 0)
         return self.proj_con(x), self.proj_iou(x)

@@ -209,3 +209,31 @@ def test_cuda_matches_cpu():
             amp = mc.test_scores(mc(*args))
     torch.testing.assert_close(got.cpu(), ref, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(amp.float().cpu(), ref, atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("n,counts,k,layers,bands", [(16, [15], 5, 8, 4), (32, [7, 4, 3], 9, 4, 3), (16, [3, 2, 2], 3, 2, 1)])
+def test_banded_proposal_conv_equals_dense(n, counts, k, layers, bands):
+    """Same outputs, gradients (parameters and valid input cells) and BatchNorm running statistics."""
+    from temporal.modules import ProposalConv
+    mask = valid_mask(n, counts)
+    torch.manual_seed(0)
+    dense = ProposalConv(4, 3, k, layers, mask, dense=True).double()
+    banded = ProposalConv(4, 3, k, layers, mask, dense=False, num_bands=bands).double()
+    banded.load_state_dict(dense.state_dict())
+    assert banded.work_fraction <= 1
+    x = torch.randn(2, 4, n, n, dtype=torch.float64) * mask
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    for _ in range(2):  # two training steps: running statistics accumulate
+        oa, ob = dense(xa), banded(xb)
+        for a, b in zip(oa, ob):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    (oa[0].sum() + (oa[1] ** 2).sum()).backward()
+    (ob[0].sum() + (ob[1] ** 2).sum()).backward()
+    torch.testing.assert_close(xa.grad * mask, xb.grad * mask, rtol=1e-9, atol=1e-11)
+    for (name, pa), pb in zip(dense.named_parameters(), banded.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-9, atol=1e-10, msg=name)
+    for (name, sa), sb in zip(dense.state_dict().items(), banded.state_dict().values()):
+        torch.testing.assert_close(sa, sb, rtol=1e-12, atol=1e-12, msg=name)
+    dense.eval(), banded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(dense(x)[0], banded(x)[0], rtol=1e-10, atol=1e-12)
