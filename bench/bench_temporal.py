@@ -133,11 +133,12 @@ def timed(fn, steps: int, device) -> float:
     return statistics.median(times)
 
 
-def run_setting(name: str, device: torch.device, batch: int, steps: int, amp: bool) -> dict:
+def run_setting(name: str, device: torch.device, batch: int, steps: int, amp: bool, dense: bool = False) -> dict:
     spec = SETTINGS[name]
     cfg = get_temporal_cfg(None, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"] + spec["overrides"])
     torch.manual_seed(0)
     model = MMN(cfg.MODEL).to(device)
+    model.proposal_conv.dense = dense
     if amp:
         model = model.to(memory_format=torch.channels_last)
     crit = MMNLoss(cfg.LOSS, model.mask)
@@ -181,6 +182,8 @@ def main(argv=None) -> int:
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (the reference figures used 2)")
     p.add_argument("--no-amp", action="store_true", help="on CUDA, skip the AMP + channels_last runs")
+    p.add_argument("--dense", action="store_true",
+                   help="run the literal full-map proposal conv stack instead of the (exact) banded one")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -189,7 +192,7 @@ def main(argv=None) -> int:
         torch.backends.cudnn.benchmark = True
     print(f"machine: {machine(device)}; torch {torch.__version__}; {SENTS_PER_VIDEO} sentences/video, "
           f"{TOKENS} tokens, DistilBERT (default config, random init) trainable; median of {args.steps} "
-          f"after 1 warm-up")
+          f"after 1 warm-up; proposal convs {'dense' if args.dense else 'banded (exact)'}")
     modes = [False] + ([True] if device.type == "cuda" and not args.no_amp else [])
     header = (f"{'setting':<12} {'mode':<14} {'batch':>5} {'step s':>9} {'s/video-step':>12} {'ref s/v-step':>12} "
               f"{'x ref':>7} {'infer s/vid':>11} {'ref':>6} {'x ref':>7} {'peak train':>11} {'peak infer':>11}")
@@ -200,7 +203,7 @@ def main(argv=None) -> int:
         batch = args.batch_size or spec["ref_batch"]
         results = {}
         for amp in modes:
-            r = run_setting(name, device, batch, args.steps, amp)
+            r = run_setting(name, device, batch, args.steps, amp, args.dense)
             results[amp] = r
             ref_pv = spec["ref_step"] / spec["ref_batch"]
             pv = r["step"] / batch

@@ -118,12 +118,11 @@ class MMN(nn.Module):
 
 def own_video_cosine(sent: torch.Tensor, maps: torch.Tensor, sent_video: torch.Tensor) -> torch.Tensor:
     """``sent: Tensor[S, C]``, ``maps: Tensor[B, C, N, N]``, ``sent_video: LongTensor[S]`` ->
-    ``Tensor[S, N, N]``: dot product of each sentence with every cell of its own video's map."""
+    ``Tensor[S, N, N]``: dot product of each sentence with every cell of its own video's map.
+
+    Computed as all (sentence, video) pairs, then the own video picked: one batched matmul, no host
+    synchronisation; the extra work (S x B x N^2 x C) is negligible next to the proposal convs."""
     b, c, n, _ = maps.shape
-    flat = maps.flatten(2)                                   # [B, C, N*N]
-    out = sent.new_empty(sent.shape[0], n * n, dtype=torch.promote_types(sent.dtype, maps.dtype))
-    for v in range(b):  # one matmul per video: no [S, C, N*N] gather
-        idx = torch.nonzero(sent_video == v).flatten()
-        if idx.numel():
-            out[idx] = (sent[idx].to(out.dtype) @ flat[v].to(out.dtype))
-    return out.view(-1, n, n)
+    pairs = torch.matmul(sent[None], maps.flatten(2))                 # [B, S, N*N]
+    own = pairs[sent_video, torch.arange(sent.shape[0], device=sent.device)]
+    return own.view(-1, n, n)

@@ -101,7 +101,7 @@ def banded_conv_bn_relu(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, we
     else:
         shift = -mean * scale
     out = x.new_zeros(b_count, conv.out_channels, s, s, dtype=ys[0].dtype if ys else x.dtype)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+    if conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous():
         out = out.contiguous(memory_format=torch.channels_last)
     for band, y in zip(bands, ys):
         z = torch.relu(y * scale[:, None, None].to(y.dtype) + shift[:, None, None].to(y.dtype))

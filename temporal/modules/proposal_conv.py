@@ -84,6 +84,8 @@ class ProposalConv(nn.Module):
         self.proj_iou = nn.Conv2d(hidden, joint_dim, 1)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.layers[0].conv.weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # model converted to channels_last
         for i, layer in enumerate(self.layers):
             w = getattr(self, f"weight_map_{i}")
             if self.dense:
