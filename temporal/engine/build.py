@@ -45,6 +45,10 @@ def build_train_loader(cfg, dataset: MomentDataset, tokenizer, world_size: int =
                        pin_memory: bool = False) -> Tuple[DataLoader, DistributedSampler]:
     """Shuffled loader whose order depends only on (SOLVER.SEED, epoch): ``sampler.set_epoch(e)``.
 
+    The loader draws its workers' base seed from its own generator (``loader.generator``), never
+    from the global RNG, so the number of workers does not change the model's random stream
+    (dropout), and a resumed run sees the same stream as an uninterrupted one.
+
     SOLVER.BATCH_SIZE counts videos over all processes; each of the ``world_size`` processes takes
     ``BATCH_SIZE // world_size``."""
     total = int(cfg.SOLVER.BATCH_SIZE)
@@ -53,16 +57,18 @@ def build_train_loader(cfg, dataset: MomentDataset, tokenizer, world_size: int =
     sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
                                  seed=int(cfg.SOLVER.SEED), drop_last=False)
     workers = int(cfg.SOLVER.NUM_WORKERS)
+    generator = torch.Generator().manual_seed(int(cfg.SOLVER.SEED))
     loader = DataLoader(dataset, batch_size=total // world_size, sampler=sampler, num_workers=workers,
                         collate_fn=_collator(cfg, tokenizer), persistent_workers=workers > 0,
-                        pin_memory=pin_memory)
+                        pin_memory=pin_memory, generator=generator)
     return loader, sampler
 
 
 def build_test_loader(cfg, dataset: MomentDataset, tokenizer, pin_memory: bool = False) -> DataLoader:
+    """Sequential loader; like the training loader it never draws from the global RNG."""
     return DataLoader(dataset, batch_size=int(cfg.TEST.BATCH_SIZE), sampler=SequentialSampler(dataset),
                       num_workers=int(cfg.SOLVER.NUM_WORKERS), collate_fn=_collator(cfg, tokenizer),
-                      pin_memory=pin_memory)
+                      pin_memory=pin_memory, generator=torch.Generator().manual_seed(0))
 
 
 def build_model(cfg) -> Tuple[MMN, object]:

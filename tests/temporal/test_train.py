@@ -126,3 +126,11 @@ def test_train_and_test_on_cuda_with_amp(planted, tmp_path):
     cpu_metrics = test_checkpoint(_cfg(planted, out, 20, ["DEVICE", "cpu"]), str(out / "best.pth"),
                                   progress=False)
     assert cpu_metrics["R@1,IoU@0.5"] == pytest.approx(summary["best_metrics"]["R@1,IoU@0.5"], abs=0.05)
+
+
+def test_worker_count_does_not_change_training(planted, tmp_path):
+    for w in (0, 2):
+        train(_cfg(planted, tmp_path / f"w{w}", 1, ["SOLVER.NUM_WORKERS", str(w)]), progress=False)
+    a, b = _weights(tmp_path / "w0" / "last.pth"), _weights(tmp_path / "w2" / "last.pth")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
