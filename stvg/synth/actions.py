@@ -29,6 +29,8 @@ DURATIONS = {"walk_left": (1.5, 3.0), "walk_right": (1.5, 3.0), "stand": (1.0, 2
 WALK_SPEED = 0.75      # standing heights per second (about 1.3 m/s)
 STRIDE = 1.1           # seconds per full gait cycle
 JUMP_PERIOD = 0.8      # seconds per jump
+WALK_HEADING = 0.6     # 3/4 view while walking (sin of the yaw)
+STRIDE_SWING = 0.36    # thigh swing amplitude, radians
 JUMP_HEIGHT = 0.22     # fraction of the standing height
 
 
@@ -152,7 +154,7 @@ def person_states(track: PersonTrack, num_frames: int, fps: float) -> Motion:
             s = k / fps                          # seconds into the span
             u = (k + 0.5) / n                    # progress through the span
             if direction:
-                heading = 0.8 * direction
+                heading = WALK_HEADING * direction
                 x += direction * speed
                 pose = _walk(heading, s)
             elif span.action == "turn":
@@ -169,7 +171,7 @@ def person_states(track: PersonTrack, num_frames: int, fps: float) -> Motion:
 
 def _walk(heading: float, s: float) -> Pose:
     ph = 2 * math.pi * s / STRIDE
-    sw = 0.42 * math.sin(ph)
+    sw = STRIDE_SWING * math.sin(ph)
     return Pose(heading=heading, thigh=(sw, -sw),
                 knee=(0.1 + 0.45 * max(0.0, -math.sin(ph + 0.6)), 0.1 + 0.45 * max(0.0, math.sin(ph + 0.6))),
                 arm=(-0.7 * sw, 0.7 * sw), elbow=(0.25 + 0.2 * max(0.0, -sw), 0.25 + 0.2 * max(0.0, sw)),
@@ -193,8 +195,8 @@ def _still(action: str, heading: float, s: float, total: float) -> Pose:
                     elbow=(0.15, 0.15 + e * (0.35 + 0.35 * osc)))
     if action == "crouch":
         e = _ease(s, total, 0.4)
-        return Pose(heading=heading, thigh=(1.5 * e, 1.35 * e), knee=(2.3 * e, 2.2 * e), arm=(0.9 * e, 0.8 * e),
-                    elbow=(0.3 + 0.6 * e, 0.3 + 0.6 * e), lean=0.45 * e)
+        return Pose(heading=heading, thigh=(1.15 * e, 1.05 * e), knee=(1.8 * e, 1.7 * e), arm=(0.8 * e, 0.7 * e),
+                    elbow=(0.3 + 0.5 * e, 0.3 + 0.5 * e), lean=0.35 * e)
     if action == "jump":
         c = (s % JUMP_PERIOD) / JUMP_PERIOD
         if c < 0.25:   # dip
