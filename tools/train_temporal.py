@@ -11,6 +11,7 @@ last.pth (every epoch), best.pth, history.json, train.log. --resume continues fr
 import argparse
 import json
 import logging
+import os
 import sys
 
 from stvg.config import ConfigError
@@ -27,7 +28,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("overrides", nargs="*", help="KEY VALUE pairs, e.g. SOLVER.LR 1e-4")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rank0 = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 logs progress
+    logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # tokenizing in forked loader workers
     overrides = list(args.overrides) + (["DATASET.SKIP_MISSING", "True"] if args.skip_missing else [])
     try:
         cfg = get_temporal_cfg(args.config, overrides)
@@ -35,7 +39,8 @@ def main(argv=None) -> int:
     except (ConfigError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=1))
+    if rank0:
+        print(json.dumps(summary, indent=1))
     return 0
 
 
