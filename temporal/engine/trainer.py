@@ -60,8 +60,11 @@ def train(cfg, resume: bool = False, progress: bool = True, return_model: bool =
     """Train MMN as configured by ``cfg`` (a frozen temporal config). Returns a summary dict
     ``{"output_dir", "epochs", "last_metrics", "best_metrics", "best_epoch"}``, and with
     ``return_model`` the pair ``(summary, trained model)`` (in every process under torchrun)."""
-    ctx = init_distributed(cfg.DEVICE)
     out_dir = cfg.OUTPUT_DIR
+    if not resume and os.path.exists(os.path.join(out_dir, "last.pth")):
+        raise FileExistsError(f"{out_dir} already holds a run (last.pth): pass --resume to continue it, or "
+                              f"choose another OUTPUT_DIR")
+    ctx = init_distributed(cfg.DEVICE)
     handler = None
     try:
         if ctx.is_main:

@@ -108,6 +108,8 @@ def test_resume_refuses_changed_config_and_missing_checkpoint(planted, tmp_path)
     train(_cfg(planted, out, 1), progress=False)
     with pytest.raises(CheckpointConfigError, match=r"SOLVER.LR: checkpoint 0.001, config 0.002"):
         train(_cfg(planted, out, 2, ["SOLVER.LR", "0.002"]), resume=True, progress=False)
+    with pytest.raises(FileExistsError, match="already holds a run"):  # never overwritten silently
+        train(_cfg(planted, out, 2), progress=False)
     with pytest.raises(FileNotFoundError, match="last.pth"):
         train(_cfg(planted, tmp_path / "empty", 2), resume=True, progress=False)
 
