@@ -127,3 +127,30 @@ def test_hcstvg_config_covers_whole_clip():
     mask = valid_mask(n, cfg.MODEL.POOLING_COUNTS)
     assert bool(mask[0, n - 1]) and bool(mask.diagonal().all())  # the whole clip and every single clip
     assert cfg.DATASET.NAME == "hcstvg" and cfg.DATASET.FEATURE_KEY == "features"
+
+
+def test_hcstvg_annotations_train_and_test_end_to_end(shared_data, tmp_path, capsys):
+    """DATASET.NAME hcstvg: the tube spans of real HC-STVG entries, random clip features."""
+    import tools.test_temporal as test_tool
+    import tools.train_temporal as train_tool
+    from tests.temporal.temporal_b_helpers import write_h5
+
+    raw = json.loads((shared_data / "hcstvg/test_sample.json").read_text())
+    sub = dict(list(raw.items())[:12])
+    ann = tmp_path / "hc.json"
+    ann.write_text(json.dumps(sub))
+    rng = np.random.default_rng(0)
+    feats = write_h5(tmp_path / "hc.h5", {v: rng.normal(size=(100, 32)).astype(np.float32) for v in sub},
+                     key="features")
+    out = tmp_path / "run"
+    ov = tiny_overrides(str(ann), feats, str(out), str(ann), epochs=1,
+                        extra=["DATASET.NAME", "hcstvg", "DATASET.FEATURE_KEY", "features",
+                               "TEST.IOU_THRESHOLDS", "[0.3, 0.5]"])
+    assert train_tool.main(["--config", "configs/temporal/_base_.yaml", "--no-progress"] + ov) == 0
+    capsys.readouterr()
+    dump = tmp_path / "s.pt"
+    assert test_tool.main(["--config", str(out / "config.yaml"), "--weights", str(out / "last.pth"),
+                           "--dump-scores", str(dump), "--no-progress"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert set(metrics) == {"R@1,IoU@0.3", "R@1,IoU@0.5", "R@5,IoU@0.3", "R@5,IoU@0.5"}
+    assert sorted(torch.load(dump)) == sorted(f"{v}/0" for v in sub)
