@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 __all__ = ["BackboneSpec", "Backbone", "BACKBONES", "available_backbones", "build_backbone",
-           "resolve_weights"]
+           "resolve_weights", "weights_label"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,14 @@ def resolve_weights(name: str, weights: Optional[str]):
         f"backbone {name}: weights {weights!r} is " + (
             "not an existing file" if looks_like_path else
             f"neither a file nor one of {enum.__name__}: {', '.join(enum.__members__)}"))
+
+
+def weights_label(name: str, weights: Optional[str]) -> str:
+    """How a build with these weights is labelled: ``"Enum.NAME"``, the absolute file path or ``"none"``."""
+    enum_weights, local, _ = resolve_weights(name, weights)
+    if enum_weights is not None:
+        return f"{type(enum_weights).__name__}.{enum_weights.name}"
+    return os.path.abspath(local) if local is not None else "none"
 
 
 def _load_local(model: nn.Module, path: str, name: str) -> None:
@@ -212,16 +220,13 @@ def build_backbone(name: str, weights: Optional[str] = None, device: Optional[to
     enum_weights, local, source = resolve_weights(name, weights)
     if enum_weights is not None:
         model = get_model(name, weights=enum_weights)  # torchvision downloads into its cache
-        label = f"{type(enum_weights).__name__}.{enum_weights.name}"
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = get_model(name, weights=None)
-        label = "none"
         if local is not None:
             _load_local(model, local, name)
-            label = os.path.abspath(local)
-    bb = Backbone(spec, _strip_head(name, model), source, label, amp=amp)
+    bb = Backbone(spec, _strip_head(name, model), source, weights_label(name, weights), amp=amp)
     for p in bb.parameters():
         p.requires_grad_(False)
     return bb.to(device) if device is not None else bb

@@ -122,8 +122,9 @@ def _describe(cfg: Config, extractor: Optional[FeatureExtractor]) -> Tuple[str, 
     if extractor is not None:
         bb = extractor.backbone
         return bb.name, bb.weights, bb.feature_dim
-    from ..backbones import BACKBONES
-    return cfg.BACKBONE.NAME, str(cfg.BACKBONE.WEIGHTS), BACKBONES[cfg.BACKBONE.NAME].feature_dim
+    from ..backbones import BACKBONES, weights_label  # same labels without building the model
+    name = cfg.BACKBONE.NAME
+    return name, weights_label(name, cfg.BACKBONE.WEIGHTS), BACKBONES[name].feature_dim
 
 
 def _run(extractor: FeatureExtractor, items: List[Tuple[str, str]], store: PartStore, cfg: Config,
@@ -133,6 +134,8 @@ def _run(extractor: FeatureExtractor, items: List[Tuple[str, str]], store: PartS
     dataset = VideoDecodeDataset(items, cfg.INPUT.SAMPLE_FPS, extractor.transform,
                                  cfg.RUN.DECODE_THREADS, cfg.RUN.DECODE_CHUNK)
     workers = cfg.RUN.NUM_WORKERS
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # pinning and autocast then stay on this rank's GPU
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
                         collate_fn=first, pin_memory=device.type == "cuda",
                         worker_init_fn=worker_init if workers else None,

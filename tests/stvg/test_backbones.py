@@ -27,6 +27,14 @@ def test_weights_names_resolve_without_download(weights):
     assert enum.transforms().mean == [0.485, 0.456, 0.406]
 
 
+def test_weights_label_is_the_same_for_every_spelling():
+    from stvg.backbones import weights_label
+
+    labels = {weights_label("resnet18", w) for w in ("IMAGENET1K_V1", "DEFAULT", "ResNet18_Weights.IMAGENET1K_V1")}
+    assert labels == {"ResNet18_Weights.IMAGENET1K_V1"}
+    assert weights_label("resnet18", None) == weights_label("resnet18", "none") == "none"
+
+
 def test_bad_weights_name_lists_valid_ones(tmp_path):
     with pytest.raises(ValueError, match="KINETICS400_V1"):
         resolve_weights("r2plus1d_18", "IMAGENET1K_V1")
