@@ -7,6 +7,7 @@ touching, or zero-area inputs never divide by zero).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchvision.ops import box_iou as _tv_box_iou
 
@@ -84,20 +85,24 @@ def nms_1d(segments: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
            top_k: int | None = None) -> torch.Tensor:
     """Greedy NMS on segments ``Tensor[N, 2]`` with ``scores Tensor[N]``: visit by decreasing score,
     suppress any later segment whose IoU with a kept one is ``> iou_threshold``. Returns kept indices
-    (``int64[K]``, best first), at most ``top_k`` of them. Ties keep the lower index first."""
+    (``int64[K]``, best first), at most ``top_k`` of them; stops as soon as ``top_k`` are kept.
+    Ties in score keep the lower index first. Computed in float64 on the CPU (the greedy loop is
+    sequential); the result is on the input's device.
+    """
     order = torch.sort(scores, descending=True, stable=True).indices
-    segs = segments[order]
-    iou = segment_iou(segs, segs)
-    n = segs.shape[0]
-    suppressed = torch.zeros(n, dtype=torch.bool, device=segments.device)
-    keep = []
-    iou_rows = iou.cpu()
-    sup = suppressed.cpu()
-    for i in range(n):
-        if sup[i]:
-            continue
-        keep.append(i)
-        if top_k is not None and len(keep) >= top_k:
+    segs = segments[order].detach().to("cpu", torch.float64).numpy()
+    limit = segs.shape[0] if top_k is None else min(int(top_k), segs.shape[0])
+    keep: list = []
+    kept = np.empty((0, 2))
+    for i, (s, e) in enumerate(segs):
+        if len(keep) >= limit:
             break
-        sup |= iou_rows[i] > iou_threshold
-    return order[torch.as_tensor(keep, dtype=torch.long, device=segments.device)]
+        if keep:
+            inter = np.clip(np.minimum(kept[:, 1], e) - np.maximum(kept[:, 0], s), 0, None)
+            union = np.maximum(kept[:, 1], e) - np.minimum(kept[:, 0], s)
+            iou = np.where(inter > 0, inter / np.where(inter > 0, union, 1.0), 0.0)
+            if (iou > iou_threshold).any():
+                continue
+        keep.append(i)
+        kept = segs[keep]
+    return order[torch.as_tensor(keep, dtype=torch.long, device=order.device)]

@@ -58,3 +58,11 @@ def test_dump_roundtrip_and_cycle(tmp_path):
         load_config(str(tmp_path / "a.yaml"), DEFAULTS)
     with pytest.raises(ConfigError, match="not found"):
         load_config(str(tmp_path / "nope.yaml"), DEFAULTS)
+
+
+def test_float_in_exponent_notation(tmp_path):
+    cfg = load_config(write(tmp_path, "e.yaml", "MODEL:\n  LR: 1e-3\n"), DEFAULTS, ["MODEL.LR", "5e-4"])
+    assert cfg.MODEL.LR == 5e-4
+    assert load_config(write(tmp_path, "f.yaml", "MODEL:\n  LR: 1e-3\n"), DEFAULTS).MODEL.LR == 1e-3
+    with pytest.raises(ConfigError, match="MODEL.LR expects float"):
+        load_config(None, DEFAULTS, ["MODEL.LR", "fast"])
