@@ -216,6 +216,14 @@ def test_shards_merge_into_the_same_file(video_dir, tmp_path):
     _assert_same(_content(out), _content(single))
 
 
+def test_torchrun_environment_picks_the_shard(video_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    s = extract_features(videos_in_folder(str(video_dir), [".mp4"]), str(tmp_path / "f.h5"),
+                         _cfg("INPUT.RESIZE", "32"), progress=False)
+    assert (s.num_shards, s.shard, s.num_extracted, s.merged) == (2, 1, 2, False)
+
+
 def test_tubes_give_roi_features_in_the_file(video_dir, tmp_path):
     videos = videos_in_folder(str(video_dir), [".mp4"])[:2]
     tubes = {"v1.mp4": [Tube(np.arange(2, 9), np.tile([[4, 4, 40, 30]], (7, 1))), Tube([0], [[1, 1, 9, 9]])]}
