@@ -127,6 +127,7 @@ def generate(out_dir: str, num_videos: int, seed: int = 0, config: Optional[Conf
                              f"({meta_path}); use a new --out folder or delete it")
     else:  # claim the folder before the long part, so a resumed run checks against it
         atomic_write_json(meta_path, {**identity, "complete": False})
+    cfg.dump(os.path.join(out_dir, "config.yaml"))
 
     report = GenerateReport(out_dir, num_videos)
     jobs = [(cfg.to_dict(), seed, i, out_dir, write_videos) for i in range(num_videos)]

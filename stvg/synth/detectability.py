@@ -3,9 +3,9 @@
 The default HOG people detector (Dalal & Triggs, ``cv2.HOGDescriptor_getDefaultPeopleDetector``)
 scores 64 x 128 windows in which the person stands about 96 px tall with a margin all round.
 :func:`hog_people` runs it on an optionally upscaled frame and maps each window to a person box
-by trimming fixed margins (``WINDOW_MARGINS``: 12.5% top and bottom, the Dalal-Triggs margin,
-and 17% left and right, the median width of our figures in their windows); the raw windows are
-available with ``margins=(0, 0)``.
+by trimming the 16-pixel margin Dalal and Triggs put around the person on every side
+(``WINDOW_MARGINS``: 25% of the width left and right, 12.5% of the height top and bottom); the
+raw windows are available with ``margins=(0, 0)``.
 
 :func:`match_frame` scores one frame: recall on fully visible people at IoU >= 0.5 (one
 detection per person, greedy by IoU) and false positives (detections matching no person on
@@ -19,9 +19,9 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-__all__ = ["WINDOW_MARGINS", "hog_people", "box_iou_np", "match_frame", "FrameScore"]
+__all__ = ["WINDOW_MARGINS", "hog_people", "box_iou_np", "match_frame", "FrameScore", "detectability"]
 
-WINDOW_MARGINS = (0.17, 0.125)   # (x, y) share of the window trimmed on each side
+WINDOW_MARGINS = (0.25, 0.125)   # (x, y) share of the 64 x 128 window trimmed on each side (16 px)
 _HOG = None
 
 
@@ -72,6 +72,7 @@ class FrameScore:
     found: int          # of those, matched by a detection at IoU >= thr
     detections: int
     false_positives: int
+    matched: np.ndarray  # bool[M]: person matched by a detection
 
 
 def match_frame(dets: np.ndarray, people: np.ndarray, fully_visible: np.ndarray, thr: float = 0.5) -> FrameScore:
@@ -88,4 +89,58 @@ def match_frame(dets: np.ndarray, people: np.ndarray, fully_visible: np.ndarray,
             if not matched_det[d] and not matched_person[p]:
                 matched_det[d] = matched_person[p] = True
     fv = np.asarray(fully_visible, bool)
-    return FrameScore(int(fv.sum()), int((matched_person & fv).sum()), len(dets), int((~matched_det).sum()))
+    return FrameScore(int(fv.sum()), int((matched_person & fv).sum()), len(dets), int((~matched_det).sum()),
+                      matched_person)
+
+
+def detectability(data_dir: str, frame_step: int = 4, upscale: float = 1.5, hit_threshold: float = 0.0,
+                  margins: Tuple[float, float] = WINDOW_MARGINS, max_videos: int = 0) -> dict:
+    """HOG recall / false positives over a generated folder, on the decoded videos.
+
+    Returns ``{"frames", "visible", "recall", "fp_per_frame", "background_fp_per_frame",
+    "per_action": {action: (count, recall)}, "upright_recall"}`` where background false positives
+    overlap no person at IoU >= 0.1 and ``upright_recall`` leaves out crouching people.
+    """
+    import os
+
+    from ..io import read_json
+    from ..video import VideoReader
+
+    tubes = read_json(os.path.join(data_dir, "all_tubes.json"), "synthetic all_tubes file")
+    meta = read_json(os.path.join(data_dir, "meta.json"), "synthetic meta file")["videos"]
+    frames = visible = found = fp = bg_fp = 0
+    per_action: dict = {}
+    for k, (vid, entry) in enumerate(tubes.items()):
+        if max_videos and k >= max_videos:
+            break
+        reader = VideoReader(os.path.join(data_dir, "videos", vid))
+        idx = list(range(0, entry["img_num"], frame_step))
+        images = reader.get_frames(idx)
+        for f, img in zip(idx, images):
+            num = str(f + 1)
+            pids = [p for p, t in entry["people"].items() if num in t["bbox"]]
+            boxes = np.array([entry["people"][p]["bbox"][num] for p in pids], np.float64).reshape(-1, 4)
+            fv = np.array([f + 1 in set(entry["people"][p]["fully_visible"]) for p in pids], bool)
+            dets = hog_people(img, upscale=upscale, hit_threshold=hit_threshold, margins=margins)
+            score = match_frame(dets, boxes, fv)
+            iou = box_iou_np(dets, boxes)
+            frames += 1
+            visible += score.visible
+            found += score.found
+            fp += score.false_positives
+            bg_fp += int((iou.max(axis=1) < 0.1).sum()) if iou.shape[1] else len(dets)
+            hit = score.matched
+            for j, p in enumerate(pids):
+                if not fv[j]:
+                    continue
+                act = next((a["action"] for a in meta[vid]["people"][p]["actions"]
+                            if a["st_frame"] <= f + 1 <= a["ed_frame"]), "none")
+                c = per_action.setdefault(act, [0, 0])
+                c[0] += 1
+                c[1] += int(hit[j])
+    upright = [c for a, c in per_action.items() if a != "crouch"]
+    up_n = sum(c[0] for c in upright)
+    return {"frames": frames, "visible": visible, "recall": found / max(1, visible),
+            "fp_per_frame": fp / max(1, frames), "background_fp_per_frame": bg_fp / max(1, frames),
+            "upright_recall": sum(c[1] for c in upright) / max(1, up_n),
+            "per_action": {a: (c[0], c[1] / max(1, c[0])) for a, c in sorted(per_action.items())}}

@@ -161,23 +161,30 @@ def figure_primitives(app: Appearance, pose: Pose, x: float, ground_y: float, he
     return prims
 
 
+def _thickness(size: float) -> int:
+    return max(1, int(round(size)))
+
+
 def primitives_box(prims: List[Primitive]) -> np.ndarray:
     """Extent ``float64[4]`` (x1, y1, x2, y2, unclipped) of everything the primitives draw."""
     lo = np.array([np.inf, np.inf])
     hi = -lo
     for p in prims:
-        pad = p.size / 2 if p.kind == "line" else (p.size if p.kind == "circle" else 0.0)
+        pad = _thickness(p.size) / 2 if p.kind == "line" else (p.size if p.kind == "circle" else 0.0)
         lo = np.minimum(lo, p.points.min(axis=0) - pad)
         hi = np.maximum(hi, p.points.max(axis=0) + pad)
     return np.concatenate([lo, hi])
 
 
 def draw_primitives(img: np.ndarray, prims: List[Primitive]) -> None:
-    """Draw in place on ``uint8[H, W, 3]`` RGB (anti-aliased, sub-pixel precise)."""
+    """Draw in place on ``uint8[H, W, 3]`` RGB (anti-aliased, sub-pixel precise).
+
+    Coordinates are continuous (pixel ``i`` covers [i, i + 1)); OpenCV puts pixel centres on
+    integers, hence the half-pixel shift."""
     for p in prims:
-        pts = np.round(p.points * _ONE).astype(np.int32)
+        pts = np.round((p.points - 0.5) * _ONE).astype(np.int32)
         if p.kind == "line":
-            t = max(1, int(round(p.size)))
+            t = _thickness(p.size)
             cv2.line(img, tuple(pts[0]), tuple(pts[1]), p.colour, t, cv2.LINE_AA, SHIFT)
         elif p.kind == "circle":
             cv2.circle(img, tuple(pts[0]), int(round(p.size * _ONE)), p.colour, -1, cv2.LINE_AA, SHIFT)
