@@ -15,7 +15,7 @@ if str(REPO) not in sys.path:  # tests import helpers as ``tests.<pkg>.<module>`
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)  # see the Makefile: small ops, no thread-pool contention
 
 
 def _shared_data_dir() -> pathlib.Path:
