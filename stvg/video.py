@@ -124,11 +124,16 @@ def _short(e: BaseException) -> str:
     return re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: (Error: )?", "", line)[:300]
 
 
+_CONTAINERS = {"mkv": "matroska", "mp4": "mp4", "mov": "mov", "avi": "avi", "webm": "webm"}
+
+
 def write_video(path: str, frames: np.ndarray, fps: float, codec: str = "libx264",
                 crf: int = 18) -> None:
     """Encode ``uint8[T, H, W, 3]`` RGB frames to ``path`` with PyAV (H.264 by default).
 
-    Width and height must be even for H.264 with yuv420p. The file is written atomically.
+    Width and height must be even for H.264 with yuv420p. The container follows the file's
+    suffix (.mp4, .mkv, .mov, .avi, .webm). The file is written atomically. Note: decord 0.6 fails
+    to decode some very small sizes (seen: 48x32); tests use 64x48 or larger.
     """
     import fractions
 
@@ -143,9 +148,10 @@ def write_video(path: str, frames: np.ndarray, fps: float, codec: str = "libx264
     if codec == "libx264" and (h % 2 or w % 2):
         raise ValueError(f"H.264 needs even width and height, got {w}x{h}")
     rate = fractions.Fraction(fps).limit_denominator(1001)
-    suffix = os.path.splitext(path)[1].lstrip(".") or "mp4"
+    suffix = os.path.splitext(path)[1].lstrip(".").lower() or "mp4"
+    container_format = _CONTAINERS.get(suffix, suffix)
     with atomic_write(path, "wb") as f:
-        with av.open(f, mode="w", format="mp4" if suffix == "mp4" else suffix) as container:
+        with av.open(f, mode="w", format=container_format) as container:
             stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             if codec == "libx264":

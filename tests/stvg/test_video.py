@@ -73,3 +73,8 @@ def test_truncated_faststart_file(tmp_path):
         r = VideoReader(cut)
         r.get_frames(range(r.num_frames))
     assert "/github/" not in str(info.value)
+
+
+def test_write_mkv(make_video):
+    r = VideoReader(make_video("clip.mkv", num_frames=12, fps=6))
+    assert r.num_frames == 12 and r.fps == pytest.approx(6)
