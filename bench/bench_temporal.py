@@ -121,16 +121,18 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def timed(fn, steps: int, device) -> float:
+def timed(fn, steps: int, device):
+    """Median wall seconds and median process CPU seconds (all threads) of ``fn`` over ``steps``."""
     fn()  # warm-up (allocator, cudnn autotune)
     sync(device)
-    times = []
+    times, cpu = [], []
     for _ in range(steps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         sync(device)
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        cpu.append(time.process_time() - c)
+    return statistics.median(times), statistics.median(cpu)
 
 
 def run_setting(name: str, device: torch.device, batch: int, steps: int, amp: bool, dense: bool = False) -> dict:
@@ -167,10 +169,11 @@ def run_setting(name: str, device: torch.device, batch: int, steps: int, amp: bo
             model.test_scores(model(feats, ids, att, sv))
 
     with PeakMemory(device) as mem_train:
-        step = timed(train_step, steps, device)
+        step, step_cpu = timed(train_step, steps, device)
     with PeakMemory(device) as mem_infer:
-        inf = timed(infer, steps, device)
-    return dict(step=step, infer_per_video=inf / batch, mem_train=mem_train.peak, mem_infer=mem_infer.peak)
+        inf, inf_cpu = timed(infer, steps, device)
+    return dict(step=step, infer_per_video=inf / batch, mem_train=mem_train.peak, mem_infer=mem_infer.peak,
+                step_cpu=step_cpu, infer_cpu_per_video=inf_cpu / batch)
 
 
 def main(argv=None) -> int:
@@ -212,12 +215,25 @@ def main(argv=None) -> int:
                   f"{ref_pv / pv:>6.1f}x {r['infer_per_video']:>11.4f} {spec['ref_infer']:>6.2f} "
                   f"{spec['ref_infer'] / r['infer_per_video']:>6.1f}x {r['mem_train'] / 2**20:>8.0f} MB "
                   f"{r['mem_infer'] / 2**20:>8.0f} MB", flush=True)
+            if device.type == "cpu":
+                # On a shared machine wall time includes waiting for a core; process CPU time does not.
+                # The reference's 2 threads give at most 2 CPU-seconds per wall second.
+                ref_cpu_pv = 2 * ref_pv
+                cpu_pv = r["step_cpu"] / batch
+                print(f"{'':<12} {'CPU-seconds':<14} {batch:>5} {r['step_cpu']:>9.3f} {cpu_pv:>12.4f} "
+                      f"{ref_cpu_pv:>12.4f} {ref_cpu_pv / cpu_pv:>6.1f}x {r['infer_cpu_per_video']:>11.4f} "
+                      f"{2 * spec['ref_infer']:>6.2f} {2 * spec['ref_infer'] / r['infer_cpu_per_video']:>6.1f}x", flush=True)
         if True in results:
             a, f = results[True], results[False]
             print(f"{name:<12} AMP+channels_last vs fp32: training {f['step'] / a['step']:.2f}x, "
                   f"inference {f['infer_per_video'] / a['infer_per_video']:.2f}x (target >= 2x)")
     print("x ref = reference time / ours (> 1: faster than the reference figures of the issue, which were "
           "measured on another machine with 2 CPU threads). CPU peak = process RSS (includes the model).")
+    if device.type == "cpu":
+        print("CPU-seconds rows: process CPU time (all threads); reference columns = 2 threads x its wall "
+              "time, an upper bound of its CPU time. Use them when the machine is shared (load > cores).")
+        print(f"load average now: {', '.join(f'{v:.1f}' for v in __import__('os').getloadavg())} "
+              f"on {__import__('os').cpu_count()} cores")
     return 0
 
 
