@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stvg.config import ConfigError
 from temporal.checkpoint_import import OFFLINE_TEXT_OVERRIDES, CheckpointMismatchError, convert_reference_checkpoint
 from temporal.defaults import get_temporal_cfg
 
@@ -24,10 +25,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output checkpoint path")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = p.parse_args(argv)
-    cfg = get_temporal_cfg(args.config, OFFLINE_TEXT_OVERRIDES + list(args.opts))
     try:
+        cfg = get_temporal_cfg(args.config, OFFLINE_TEXT_OVERRIDES + list(args.opts))
         report = convert_reference_checkpoint(args.src, cfg, args.out)
-    except CheckpointMismatchError as e:
+    except (CheckpointMismatchError, ConfigError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(report.summary())
