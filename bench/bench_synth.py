@@ -7,7 +7,7 @@
 1. Throughput: generate --videos clips (default config) with --workers processes; videos/s,
    CPU seconds per video, bytes per video, projected wall time for 1,000 videos.
 2. Detectability: OpenCV's default HOG people detector on the decoded clips (every --frame-step
-   frames, frames upscaled by --upscale first): recall at IoU >= 0.5 on fully visible people,
+   frames, optionally upscaled by --upscale first): recall at IoU >= 0.5 on fully visible people,
    false positives per frame (and those touching no person), recall per action.
 3. Baselines: the four reference baselines on the test split of an annotations-only set of
    --baseline-videos clips, scored by stvg.evaluation.evaluate on --device (CPU and, when CUDA
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--frame-step", type=int, default=4)
-    ap.add_argument("--upscale", type=float, default=1.5)
+    ap.add_argument("--upscale", type=float, default=1.0, help="resize frames before HOG")
     ap.add_argument("--baseline-videos", type=int, default=400)
     ap.add_argument("--device", default=None, help="evaluator device for the baselines (default: cpu, "
                     "plus cuda when available)")

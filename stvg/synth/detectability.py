@@ -2,7 +2,7 @@
 
 The default HOG people detector (Dalal & Triggs, ``cv2.HOGDescriptor_getDefaultPeopleDetector``)
 scores 64 x 128 windows in which the person stands about 96 px tall with a margin all round.
-:func:`hog_people` runs it on an optionally upscaled frame and maps each window to a person box
+:func:`hog_people` runs it on the frame (optionally upscaled) and maps each window to a person box
 by trimming the 16-pixel margin Dalal and Triggs put around the person on every side
 (``WINDOW_MARGINS``: 25% of the width left and right, 12.5% of the height top and bottom); the
 raw windows are available with ``margins=(0, 0)``.
@@ -33,13 +33,14 @@ def _hog() -> cv2.HOGDescriptor:
     return _HOG
 
 
-def hog_people(frame: np.ndarray, upscale: float = 1.5, hit_threshold: float = 0.0,
+def hog_people(frame: np.ndarray, upscale: float = 1.0, hit_threshold: float = 0.0,
                margins: Tuple[float, float] = WINDOW_MARGINS, win_stride: int = 8,
                scale: float = 1.05) -> np.ndarray:
     """People in ``uint8[H, W, 3]`` RGB -> ``float64[N, 4]`` x1, y1, x2, y2 in frame pixels.
 
-    ``upscale`` resizes the frame before detection (the detector needs people >= ~96 px tall);
-    boxes come back in the original frame's pixels.
+    ``upscale`` resizes the frame before detection (the detector needs people >= ~96 px tall;
+    at the default sizes 1.0 measured best: see docs/synthetic.md); boxes come back in the
+    original frame's pixels.
     """
     img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     if upscale != 1.0:
@@ -93,7 +94,7 @@ def match_frame(dets: np.ndarray, people: np.ndarray, fully_visible: np.ndarray,
                       matched_person)
 
 
-def detectability(data_dir: str, frame_step: int = 4, upscale: float = 1.5, hit_threshold: float = 0.0,
+def detectability(data_dir: str, frame_step: int = 4, upscale: float = 1.0, hit_threshold: float = 0.0,
                   margins: Tuple[float, float] = WINDOW_MARGINS, max_videos: int = 0) -> dict:
     """HOG recall / false positives over a generated folder, on the decoded videos.
 
