@@ -116,7 +116,7 @@ def figure_primitives(app: Appearance, pose: Pose, x: float, ground_y: float, he
     leg(0, 0.8)
     leg(1, 1.0)
     # pelvis and trunk
-    pelvis = [hips[0] + [-d * -0.05 * 0, 0.06], hips[1] + [0, 0.06], hips[1] + [0, -0.06], hips[0] + [0, -0.06]]
+    pelvis = [hips[0] + [0, 0.06], hips[1] + [0, 0.06], hips[1] + [0, -0.06], hips[0] + [0, -0.06]]
     prims.append(Primitive("poly", bottom, P(*pelvis)))
     if app.skirt:
         k = (knees[0] + knees[1]) / 2
