@@ -88,7 +88,9 @@ def figure_primitives(app: Appearance, pose: Pose, x: float, ground_y: float, he
 
     def P(*pts):  # H units, y up -> image pixels
         arr = np.array(pts, dtype=np.float64).reshape(-1, 2)
-        return np.stack([x + arr[:, 0] * H, ground_y - (arr[:, 1] + dy) * H], axis=1)
+        arr[:, 0] = x + arr[:, 0] * H
+        arr[:, 1] = ground_y - (arr[:, 1] + dy) * H
+        return arr
 
     top = CLOTHING_COLOURS[app.top]
     bottom = CLOTHING_COLOURS[app.bottom]
@@ -167,13 +169,10 @@ def _thickness(size: float) -> int:
 
 def primitives_box(prims: List[Primitive]) -> np.ndarray:
     """Extent ``float64[4]`` (x1, y1, x2, y2, unclipped) of everything the primitives draw."""
-    lo = np.array([np.inf, np.inf])
-    hi = -lo
-    for p in prims:
-        pad = _thickness(p.size) / 2 if p.kind == "line" else (p.size if p.kind == "circle" else 0.0)
-        lo = np.minimum(lo, p.points.min(axis=0) - pad)
-        hi = np.maximum(hi, p.points.max(axis=0) + pad)
-    return np.concatenate([lo, hi])
+    pts = np.concatenate([p.points for p in prims])
+    pad = np.repeat([_thickness(p.size) / 2 if p.kind == "line" else (p.size if p.kind == "circle" else 0.0)
+                     for p in prims], [len(p.points) for p in prims])
+    return np.concatenate([(pts - pad[:, None]).min(axis=0), (pts + pad[:, None]).max(axis=0)])
 
 
 def draw_primitives(img: np.ndarray, prims: List[Primitive]) -> None:

@@ -37,7 +37,8 @@ class NoiseBank:
     def __init__(self, rng: np.random.Generator, width: int, height: int, sigma: float, size: int = 6) -> None:
         self.sigma = sigma
         if sigma > 0:
-            noise = np.clip(np.round(rng.normal(0.0, sigma, (size, height, width, 3))), -255, 255)
+            noise = np.clip(np.round(rng.standard_normal((size, height, width, 3), dtype=np.float32) * sigma),
+                            -255, 255)
             self.pos = np.clip(noise, 0, None).astype(np.uint8)
             self.neg = np.clip(-noise, 0, None).astype(np.uint8)
 
