@@ -187,16 +187,26 @@ def main(argv=None) -> int:
     p.add_argument("--no-amp", action="store_true", help="on CUDA, skip the AMP + channels_last runs")
     p.add_argument("--dense", action="store_true",
                    help="run the literal full-map proposal conv stack instead of the (exact) banded one")
+    p.add_argument("--allow-tf32", action="store_true", help="on CUDA, let fp32 convs / matmuls use TF32")
+    p.add_argument("--compare-dense", action="store_true",
+                   help="also time the literal full-map stack (the reference's arithmetic) in fp32 on this "
+                        "machine and print the speed-up of the banded stack")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        # fp32 rows are true float32 unless --allow-tf32 (PyTorch lets cuDNN convs use TF32 by default)
+        torch.backends.cudnn.allow_tf32 = args.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
     print(f"machine: {machine(device)}; torch {torch.__version__}; {SENTS_PER_VIDEO} sentences/video, "
           f"{TOKENS} tokens, DistilBERT (default config, random init) trainable; median of {args.steps} "
-          f"after 1 warm-up; proposal convs {'dense' if args.dense else 'banded (exact)'}")
+          f"after 1 warm-up; proposal convs {'dense' if args.dense else 'banded (exact)'}"
+          + (f"; TF32 {'on' if args.allow_tf32 else 'off'} for fp32" if device.type == "cuda" else ""))
     modes = [False] + ([True] if device.type == "cuda" and not args.no_amp else [])
+    if args.compare_dense and not args.dense:
+        modes = ["dense"] + modes
     header = (f"{'setting':<12} {'mode':<14} {'batch':>5} {'step s':>9} {'s/video-step':>12} {'ref s/v-step':>12} "
               f"{'x ref':>7} {'infer s/vid':>11} {'ref':>6} {'x ref':>7} {'peak train':>11} {'peak infer':>11}")
     print(header)
@@ -206,11 +216,14 @@ def main(argv=None) -> int:
         batch = args.batch_size or spec["ref_batch"]
         results = {}
         for amp in modes:
-            r = run_setting(name, device, batch, args.steps, amp, args.dense)
+            if amp == "dense":
+                r = run_setting(name, device, batch, args.steps, False, True)
+            else:
+                r = run_setting(name, device, batch, args.steps, amp, args.dense)
             results[amp] = r
             ref_pv = spec["ref_step"] / spec["ref_batch"]
             pv = r["step"] / batch
-            mode = "AMP+chlast" if amp else "fp32"
+            mode = "fp32 dense" if amp == "dense" else ("AMP+chlast" if amp else "fp32")
             print(f"{name:<12} {mode:<14} {batch:>5} {r['step']:>9.3f} {pv:>12.4f} {ref_pv:>12.4f} "
                   f"{ref_pv / pv:>6.1f}x {r['infer_per_video']:>11.4f} {spec['ref_infer']:>6.2f} "
                   f"{spec['ref_infer'] / r['infer_per_video']:>6.1f}x {r['mem_train'] / 2**20:>8.0f} MB "
@@ -223,6 +236,12 @@ def main(argv=None) -> int:
                 print(f"{'':<12} {'CPU-seconds':<14} {batch:>5} {r['step_cpu']:>9.3f} {cpu_pv:>12.4f} "
                       f"{ref_cpu_pv:>12.4f} {ref_cpu_pv / cpu_pv:>6.1f}x {r['infer_cpu_per_video']:>11.4f} "
                       f"{2 * spec['ref_infer']:>6.2f} {2 * spec['ref_infer'] / r['infer_cpu_per_video']:>6.1f}x", flush=True)
+        if "dense" in results:
+            d, f = results["dense"], results[False]
+            print(f"{name:<12} banded vs dense (fp32, same machine): training {d['step'] / f['step']:.2f}x "
+                  f"({d['step_cpu'] / f['step_cpu']:.2f}x in CPU time), inference "
+                  f"{d['infer_per_video'] / f['infer_per_video']:.2f}x "
+                  f"({d['infer_cpu_per_video'] / f['infer_cpu_per_video']:.2f}x in CPU time)")
         if True in results:
             a, f = results[True], results[False]
             print(f"{name:<12} AMP+channels_last vs fp32: training {f['step'] / a['step']:.2f}x, "

@@ -13,6 +13,8 @@ Keys of note:
   random init, changed by ``MODEL.TEXT_CONFIG_OVERRIDES`` (None or a mapping, e.g.
   ``{dim: 32, n_layers: 1}``). Used offline (checkpoint import, tests).
 * ``DEVICE``: "auto" picks CUDA when available (under torchrun: ``cuda:LOCAL_RANK``), else CPU.
+* ``MODEL.PROPOSAL_CONV_BANDS``: the proposal convs compute only row bands covering each layer's
+  valid cells (this many per layer; the same numbers, less work); 0 runs the literal full-map stack.
 * ``LOSS.EXCLUDED_CELLS_IN_DENOMINATOR``: True reproduces the reference code, where same-video
   cells excluded from the sentence->video softmax still add exp(0) = 1 to its denominator.
 """
@@ -42,6 +44,7 @@ TEMPORAL_DEFAULTS: dict = {
         "TEXT_CONFIG_OVERRIDES": None,
         "IOU_SCALE": 10.0,
         "CONTRASTIVE_SCORE_POW": 0.5,
+        "PROPOSAL_CONV_BANDS": 4,
     },
     "LOSS": {
         "MIN_IOU": 0.5,

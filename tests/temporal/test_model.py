@@ -237,3 +237,14 @@ def test_banded_proposal_conv_equals_dense(n, counts, k, layers, bands):
     dense.eval(), banded.eval()
     with torch.no_grad():
         torch.testing.assert_close(dense(x)[0], banded(x)[0], rtol=1e-10, atol=1e-12)
+
+
+def test_proposal_conv_bands_config_switch():
+    dense, banded = tiny_model("MODEL.PROPOSAL_CONV_BANDS", "0"), tiny_model("MODEL.PROPOSAL_CONV_BANDS", "2")
+    assert dense.proposal_conv.dense and not banded.proposal_conv.dense
+    banded.load_state_dict(dense.state_dict())
+    feats, ids, att, sv = batch()
+    dense.eval(), banded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(banded.test_scores(banded(feats, ids, att, sv)),
+                                   dense.test_scores(dense(feats, ids, att, sv)), atol=1e-5, rtol=1e-5)
