@@ -79,7 +79,9 @@ def motion_direction(span: ActionSpan) -> int:
 def sample_timeline(rng: np.random.Generator, num_frames: int, fps: float, width: int, height_px: float,
                     ground_y: float, enter_prob: float = 0.2, leave_prob: float = 0.2,
                     must_include: Optional[str] = None) -> PersonTrack:
-    """A random timeline covering the clip (or until the person leaves)."""
+    """A random timeline covering the clip (or until the person leaves). ``must_include``: an
+    in-place or walking action to schedule once, at a random time in the first half of the clip
+    (skipped only when a walk has no room there)."""
     speed = WALK_SPEED * height_px / fps                    # pixels per frame
     half = 0.3 * height_px                                  # generous half width of the figure
     spans: List[ActionSpan] = []
@@ -98,11 +100,13 @@ def sample_timeline(rng: np.random.Generator, num_frames: int, fps: float, width
     else:
         x0 = x = rng.uniform(0.15, 0.85) * width
         heading0 = float(rng.choice([-0.8, -0.5, 0.5, 0.8]))
-    pending = [must_include] if must_include else []
+    pending = [must_include] if must_include in DURATIONS else []
+    insert_at = rng.uniform(0.0, 0.5) * num_frames       # when the required action gets its turn
     while t < num_frames:
         left = num_frames - t
         prev = spans[-1] if spans else None
-        if prev is not None and rng.random() < leave_prob and left > 1.5 * fps and prev.action not in ("enter",):
+        if (prev is not None and not pending and rng.random() < leave_prob and left > 1.5 * fps
+                and prev.action != "enter"):
             side = "left" if x < width / 2 else "right"
             dist = (x + half) if side == "left" else (width + half - x)
             n = int(math.ceil(dist / speed))
@@ -111,8 +115,8 @@ def sample_timeline(rng: np.random.Generator, num_frames: int, fps: float, width
                 spans.append(cand)
                 break
         options = [a for a in DURATIONS if prev is None or a != prev.action]
-        if pending and pending[0] in options and rng.random() < 0.5:
-            action = pending.pop(0)
+        if pending and pending[0] in options and t >= insert_at:
+            action = pending.pop(0)  # popped even if it does not fit below: tried once, never looped
         else:
             action = options[rng.integers(len(options))]
         lo, hi = DURATIONS[action]
@@ -129,7 +133,7 @@ def sample_timeline(rng: np.random.Generator, num_frames: int, fps: float, width
             break
         spans.append(ActionSpan(action, t, t + n))
         if pending and action == pending[0]:
-            pending.pop(0)
+            pending.pop(0)  # it came up by chance
         t += n
     if spans and num_frames - spans[-1].end in range(1, int(0.6 * fps) + 1) and spans[-1].action != "leave":
         last = spans[-1]  # fold a tail too short to read as an action into the last span
