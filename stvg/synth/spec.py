@@ -214,8 +214,15 @@ def _attempt(cfg: Config, rng: np.random.Generator, seed: int, index: int) -> Op
     sentence = realize(desc, rng, skirt=target.appearance.skirt and "bottom" in desc.attr())
 
     _occlusion(people, T)
+    hard = _hard_cases(people, desc, start, tube)   # names people by their sampling ids ...
+    ids = [f"p{k}" for k in rng.permutation(n)]     # ... which are then shuffled, so the target's
+    rename = {p.pid: ids[k] for k, p in enumerate(people)}  # id (and position) says nothing
+    for p in people:
+        p.pid = rename[p.pid]
+    hard = [":".join(rename.get(part, part) for part in h.split(":")) for h in hard]
+    people.sort(key=lambda p: p.pid)
     return VideoSpec(video_id(seed, index), seed, index, W, H, fps, T, float(rng.uniform(0.45, 0.7)), people,
-                     "p0", start, desc, sentence, tube, _hard_cases(people, desc, start, tube))
+                     rename["p0"], start, desc, sentence, tube, hard)
 
 
 def _other_value(rng, attr: str, value, app: Appearance):
@@ -228,6 +235,7 @@ def _other_value(rng, attr: str, value, app: Appearance):
 
 
 def _hard_cases(people: List[Person], desc: Description, start: int, tube: np.ndarray) -> List[str]:
+    """Labels like ``twin:p2``, ``near_twin:p1:hat``, ``target_repeats_action`` (target = people[0])."""
     target = people[0]
     out = []
     named = target.appearance.named()

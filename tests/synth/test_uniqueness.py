@@ -53,6 +53,18 @@ def test_hard_cases_occur(tiny_annotations):
     meta = json.load(open(tiny_annotations / "meta.json"))["videos"]
     kinds = {h.split(":")[0] for m in meta.values() for h in m["hard_cases"]}
     assert {"twin", "near_twin"} <= kinds
+    for m in meta.values():
+        people = _people(m)
+        look = people[m["target"]][0].named()
+        for h in m["hard_cases"]:
+            kind, *rest = h.split(":")
+            if kind == "twin":
+                assert people[rest[0]][0].named() == look
+            elif kind == "near_twin":
+                other = people[rest[0]][0].named()
+                assert [k for k in look if look[k] != other[k]] == [rest[1]]
+    # person ids are shuffled: the target is not always the same id
+    assert len({m["target"] for m in meta.values()}) > 1
 
 
 def _app(**kw):
