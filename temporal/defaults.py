@@ -44,7 +44,7 @@ TEMPORAL_DEFAULTS: dict = {
         "TEXT_CONFIG_OVERRIDES": None,
         "IOU_SCALE": 10.0,
         "CONTRASTIVE_SCORE_POW": 0.5,
-        "PROPOSAL_CONV_BANDS": 4,
+        "PROPOSAL_CONV_BANDS": 2,
     },
     "LOSS": {
         "MIN_IOU": 0.5,
