@@ -261,8 +261,9 @@ def _boxes(entry: Mapping, width: int, height: int) -> np.ndarray:
     if bad.any():
         i = int(np.argmax(bad))
         raise _EntryInvalid("bbox", f"zero-area box {i}: {raw[i]!r} (x, y, w, h)")
-    out = ((boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 0] + boxes[:, 2] > width)
-           | (boxes[:, 1] + boxes[:, 3] > height))
+    eps = 1e-6  # float boxes that touch the frame edge may overshoot by rounding alone
+    out = ((boxes[:, 0] < -eps) | (boxes[:, 1] < -eps) | (boxes[:, 0] + boxes[:, 2] > width + eps)
+           | (boxes[:, 1] + boxes[:, 3] > height + eps))
     if out.any():
         i = int(np.argmax(out))
         raise _EntryInvalid("bbox", f"box outside the frame: box {i} {raw[i]!r} (x, y, w, h) "
