@@ -1,0 +1,104 @@
+"""torchvision detection models (COCO-trained), person class only.
+
+``model``: one of :data:`MODELS`. ``weights``:
+* a torchvision weights name, e.g. ``"DEFAULT"`` or ``"FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1"``
+  (torchvision downloads it once into its cache: the real loading path);
+* a local file holding a ``state_dict`` (or a dict with ``"model"``/``"state_dict"``), loaded
+  strictly: missing or unexpected keys raise and are listed;
+* ``None``: random weights (tests, plumbing).
+Runs on ``device`` (default: CUDA when available); inputs and outputs follow it, results come back
+on the CPU. COCO person = label 1 in torchvision's 91-class numbering.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .base import PersonDetector, resolve_device
+
+__all__ = ["TorchvisionDetector", "MODELS", "COCO_PERSON"]
+
+COCO_PERSON = 1
+MODELS = (
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "retinanet_resnet50_fpn_v2",
+    "fcos_resnet50_fpn",
+)
+
+
+def load_state_dict_file(model: torch.nn.Module, path: str) -> None:
+    """Load a local checkpoint strictly, naming missing / unexpected keys when they differ."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise ValueError(f"{path}: cannot read detector weights ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict):
+        for key in ("model", "state_dict"):
+            if key in state and isinstance(state[key], dict):
+                state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state_dict, got {type(state).__name__}")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not match the model: {len(missing)} missing keys "
+                         f"{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}")
+    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        raise ValueError(f"{path}: shape mismatch for {bad[:5]}")
+    model.load_state_dict(state, strict=True)
+
+
+class TorchvisionDetector(PersonDetector):
+    name = "torchvision"
+
+    def __init__(self, model: str = "fasterrcnn_resnet50_fpn_v2", weights: Optional[str] = "DEFAULT",
+                 score_threshold: float = 0.5, top_k: int = 100, batch_size: int = 4,
+                 min_size: int = 800, max_size: int = 1333, device: Any = None) -> None:
+        super().__init__(score_threshold, top_k, batch_size)
+        import torchvision
+
+        if model not in MODELS:
+            raise ValueError(f"torchvision detector: unknown model {model!r}; choose one of {list(MODELS)}")
+        self.model_name, self.weights = model, weights
+        self.min_size, self.max_size = int(min_size), int(max_size)
+        self.device = resolve_device(device)
+        builder = torchvision.models.get_model_builder(model)
+        # box_score_thresh (Faster R-CNN) / score_thresh (RetinaNet, FCOS): keep low scores, we threshold.
+        kw: Dict[str, Any] = {"min_size": self.min_size, "max_size": self.max_size}
+        kw["box_score_thresh" if model.startswith("fasterrcnn") else "score_thresh"] = \
+            min(0.05, self.score_threshold)
+        if weights is None or (isinstance(weights, str) and os.path.isfile(weights)):
+            net = builder(weights=None, weights_backbone=None, num_classes=91, **kw)
+            if weights is not None:
+                load_state_dict_file(net, weights)
+        elif isinstance(weights, str) and (weights.endswith((".pth", ".pt")) or os.sep in weights):
+            raise FileNotFoundError(f"torchvision detector: weights file not found: {weights}")
+        else:
+            net = builder(weights=weights, weights_backbone=None, **kw)
+        self.net = net.eval().to(self.device)
+
+    def setting(self) -> Dict[str, Any]:
+        s = super().setting()
+        w = self.weights
+        if isinstance(w, str) and os.path.isfile(w):
+            st = os.stat(w)
+            w = {"file": os.path.abspath(w), "size": st.st_size, "mtime": int(st.st_mtime)}
+        s.update(model=self.model_name, weights=w, min_size=self.min_size, max_size=self.max_size)
+        return s
+
+    @torch.inference_mode()
+    def _detect_batch(self, frames: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        images = list(x.permute(0, 3, 1, 2).float().div_(255.0))
+        out = []
+        for r in self.net(images):
+            person = r["labels"] == COCO_PERSON
+            out.append((r["boxes"][person].float().cpu().numpy(), r["scores"][person].float().cpu().numpy()))
+        return out
