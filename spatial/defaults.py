@@ -1,0 +1,74 @@
+"""Defaults of the spatial-stage config: detector, detection schedule/cache, linking.
+
+Every key a YAML file or ``KEY VALUE`` override may set is listed here (strict: a typo is an error).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from stvg.config import Config, ConfigError, load_config
+
+__all__ = ["SPATIAL_DEFAULTS", "load_spatial_config"]
+
+SPATIAL_DEFAULTS = {
+    "DETECTOR": {
+        "NAME": "hog",              # hog | torchvision | detectron2 | precomputed
+        "SCORE_THRESHOLD": None,    # null: the backend's own default (hog 0.0 SVM margin, others 0.5)
+        "TOP_K": 30,                # at most this many persons per frame, best first (<= 0: no cap)
+        "BATCH_SIZE": 4,            # frames per forward pass
+        "DEVICE": "auto",           # auto (CUDA when available) | cpu | cuda | cuda:1 ...
+        "HOG": {
+            "UPSCALE": 1.0,         # enlarge frames first (HOG needs people >= ~96 px tall)
+            "WIN_STRIDE": 8,
+            "SCALE": 1.05,
+            "NMS_IOU": 0.5,         # torchvision.ops.nms on the grouped windows
+        },
+        "TORCHVISION": {
+            "MODEL": "fasterrcnn_resnet50_fpn_v2",  # | fasterrcnn_mobilenet_v3_large_fpn | retinanet_resnet50_fpn_v2
+            "WEIGHTS": "DEFAULT",   # torchvision weights name (downloads), a local state-dict file, or none
+            "MIN_SIZE": 800,        # the model's resize (shorter side)
+        },
+        "DETECTRON2": {
+            "CONFIG": "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",  # model-zoo name or a config file
+            "WEIGHTS": "",          # path or URL as detectron2 accepts; "" = the model zoo's weights; none = random
+        },
+        "PRECOMPUTED": {
+            "PATH": "",             # COCO-results JSON, or a directory of our detection cache files
+            "IMAGE_ID_MAP": "",     # JSON {"<image_id>": [video_id, frame]}; "" = image_id is the frame
+            "CATEGORY_ID": 1,       # COCO person
+        },
+    },
+    "DETECTION": {
+        "STRIDE": 4,                # detect every STRIDE-th decoded frame (frames 0, STRIDE, 2*STRIDE ...)
+        "CACHE_DIR": "",            # "" = no cache; else one file per video and detector setting
+    },
+    "LINKING": {
+        "IOU_THRESHOLD": 0.3,       # gate: a detection joins a track only with IoU >= this to its prediction
+        "APPEARANCE_WEIGHT": 0.0,   # cost = (1-w)(1-IoU) + w(1-cos)/2 when per-box features are given
+        "APPEARANCE_MOMENTUM": 0.7, # track feature = m * old + (1-m) * new (then renormalised)
+        "MAX_GAP": 3,               # bridge up to this many detection steps without a match
+        "MOTION": "velocity",       # velocity (constant velocity over gaps) | last (last box)
+        "MIN_LENGTH": 3,            # keep tracks with at least this many detections
+        "SMOOTH_WINDOW": 1,         # centred moving average over detections (odd; 1 = none)
+        "TUBE_NMS_VIOU": 0.7,       # drop a tube whose vIoU with a better kept tube is > this (>= 1: off)
+        "LENGTH_PRIOR": 5.0,        # tube score = mean detection score * n / (n + LENGTH_PRIOR)
+        "MIN_SCORE": None,          # drop detections below this before linking (null: keep all)
+    },
+}
+
+
+def load_spatial_config(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Config:
+    """Defaults <- ``path`` <- ``KEY VALUE`` overrides, checked."""
+    cfg = load_config(path, SPATIAL_DEFAULTS, overrides)
+    lk = cfg.LINKING
+    if not 0.0 <= lk.IOU_THRESHOLD <= 1.0:
+        raise ConfigError(f"LINKING.IOU_THRESHOLD must be in [0, 1], got {lk.IOU_THRESHOLD}")
+    if lk.MOTION not in ("velocity", "last"):
+        raise ConfigError(f"LINKING.MOTION must be 'velocity' or 'last', got {lk.MOTION!r}")
+    if lk.SMOOTH_WINDOW < 1 or lk.SMOOTH_WINDOW % 2 == 0:
+        raise ConfigError(f"LINKING.SMOOTH_WINDOW must be odd and >= 1, got {lk.SMOOTH_WINDOW}")
+    if lk.MAX_GAP < 0 or lk.MIN_LENGTH < 1:
+        raise ConfigError(f"LINKING.MAX_GAP must be >= 0 and MIN_LENGTH >= 1")
+    if cfg.DETECTION.STRIDE < 1:
+        raise ConfigError(f"DETECTION.STRIDE must be >= 1, got {cfg.DETECTION.STRIDE}")
+    return cfg

@@ -1,0 +1,351 @@
+"""Link per-frame person detections into tubes (tracking by detection).
+
+    tubes, report = link_detections(dets, frame_size=(w, h))            # dets: list[Detections]
+
+Algorithm (deterministic; one pass over the detection steps, i.e. the frames that were detected):
+
+1. Clean each frame: non-finite boxes/scores are dropped (counted), boxes are clipped to the frame
+   when ``frame_size`` is given (counted), boxes left with no area are dropped (counted), and
+   detections under ``min_score`` are dropped.
+2. Every live track predicts its box on the current frame: its last box (``motion="last"``) or its
+   last box moved by its per-frame velocity (``motion="velocity"``, from its last two detections).
+3. Hungarian assignment (``scipy.optimize.linear_sum_assignment``) of tracks to detections on the
+   cost ``(1 - w) (1 - IoU) + w (1 - cos) / 2`` (``w = appearance_weight`` when per-box features are
+   given, else 0); pairs with ``IoU < iou_threshold`` are forbidden (IoU gating). Unmatched
+   detections start tracks; a track unmatched for more than ``max_gap`` consecutive steps ends.
+4. Tracks with fewer than ``min_length`` detections are dropped. Boxes are optionally smoothed
+   (centred moving average over ``smooth_window`` detections), then linearly interpolated onto
+   every decoded frame from the first to the last detection (exact: a frame at fraction ``a`` of the
+   way between two detections gets ``(1 - a) b0 + a b1``); per-frame scores likewise.
+5. Tube score = mean detection score x ``n / (n + length_prior)`` (``n`` detections): long, steady
+   tubes outrank short bursts of equal confidence. Tubes are ordered by score (ties: earlier start,
+   then creation order), and a tube whose vIoU (:func:`stvg.ops.tube_viou`) with a better kept tube
+   exceeds ``tube_nms_viou`` is suppressed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from stvg.structures import Detections, Tube
+
+__all__ = ["LinkParams", "LinkReport", "link_detections", "interpolate_track", "smooth_boxes",
+           "pairwise_iou", "suppress_tubes"]
+
+_FORBIDDEN = 1e6
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """Linking settings (see the module docstring; ``spatial.defaults`` LINKING has the same keys)."""
+
+    iou_threshold: float = 0.3
+    appearance_weight: float = 0.0
+    appearance_momentum: float = 0.7
+    max_gap: int = 3
+    motion: str = "velocity"
+    min_length: int = 3
+    smooth_window: int = 1
+    tube_nms_viou: float = 0.7
+    length_prior: float = 5.0
+    min_score: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if self.motion not in ("velocity", "last"):
+            raise ValueError(f"motion must be 'velocity' or 'last', got {self.motion!r}")
+        if self.smooth_window < 1 or self.smooth_window % 2 == 0:
+            raise ValueError(f"smooth_window must be odd and >= 1, got {self.smooth_window}")
+        if self.max_gap < 0 or self.min_length < 1 or self.length_prior < 0:
+            raise ValueError("need max_gap >= 0, min_length >= 1, length_prior >= 0")
+        if not 0.0 <= self.appearance_weight <= 1.0:
+            raise ValueError(f"appearance_weight must be in [0, 1], got {self.appearance_weight}")
+
+    @classmethod
+    def from_config(cls, linking_cfg: Any) -> "LinkParams":
+        """From a ``LINKING`` config section (upper-case keys of :data:`spatial.defaults.SPATIAL_DEFAULTS`)."""
+        return cls(**{f.name: linking_cfg[f.name.upper()] for f in fields(cls)})
+
+
+@dataclass
+class LinkReport:
+    """What linking did with its input."""
+
+    num_frames: int = 0            # detection steps (frames with a Detections entry)
+    num_detections: int = 0        # boxes received
+    num_nonfinite: int = 0         # boxes dropped for NaN/inf coordinates or score
+    num_clipped: int = 0           # boxes clipped to the frame
+    num_empty: int = 0             # boxes dropped for having no area (after clipping)
+    num_low_score: int = 0         # boxes under min_score
+    num_tracks: int = 0            # tracks formed
+    num_short: int = 0             # tracks dropped for having < min_length detections
+    num_suppressed: int = 0        # tubes removed by tube-level NMS
+    num_tubes: int = 0
+
+
+def _gather(detections, features, use_app):
+    """Concatenate every frame's boxes (float64) once; check frame order and feature rows."""
+    t = len(detections)
+    frame_ids = np.empty(t, dtype=np.int64)
+    counts = np.empty(t, dtype=np.int64)
+    prev = -1
+    for i, det in enumerate(detections):
+        if not isinstance(det, Detections):
+            raise TypeError(f"detections[{i}]: expected Detections, got {type(det).__name__}")
+        f = i if det.frame is None else det.frame
+        if f <= prev:
+            raise ValueError(f"detections: frames must increase, got frame {f} after {prev} (position {i})")
+        frame_ids[i] = prev = f
+        counts[i] = det.boxes.shape[0]
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    if t and offsets[-1]:
+        boxes = torch.cat([d.boxes.detach().reshape(-1, 4).cpu() for d in detections]).double().numpy()
+        scores = torch.cat([d.scores.detach().reshape(-1).cpu() for d in detections]).double().numpy()
+    else:
+        boxes, scores = np.zeros((0, 4)), np.zeros(0)
+    feats = None
+    if use_app:
+        rows = []
+        for i, (det, fe) in enumerate(zip(detections, features)):
+            fe = torch.as_tensor(fe).detach().cpu().double()
+            if fe.shape[0] != counts[i]:
+                raise ValueError(f"frame {frame_ids[i]}: {counts[i]} boxes but {fe.shape[0]} feature rows")
+            fe = fe.reshape(counts[i], -1)
+            rows.append(fe)
+        dims = {r.shape[1] for r in rows if r.shape[0]}
+        if len(dims) > 1:
+            raise ValueError(f"features: rows of different lengths {sorted(dims)}")
+        feats = torch.cat([r for r in rows if r.shape[0]]).numpy() if dims else np.zeros((0, 1))
+    return boxes, scores, feats, frame_ids, offsets
+
+
+def _clean(boxes: np.ndarray, scores: np.ndarray, frame_size, min_score, rep: LinkReport) -> np.ndarray:
+    """Count, clip (in place) and mask the boxes ``float64[D, 4]``; -> keep mask ``bool[D]``."""
+    rep.num_detections = boxes.shape[0]
+    keep = np.isfinite(boxes).all(1) & np.isfinite(scores)
+    rep.num_nonfinite = int(boxes.shape[0] - keep.sum())
+    boxes[~keep] = 0.0
+    if frame_size is not None:
+        w, h = frame_size
+        clipped = np.clip(boxes, 0.0, np.array([w, h, w, h], dtype=np.float64))
+        rep.num_clipped = int((keep & (clipped != boxes).any(1)).sum())
+        boxes[:] = clipped
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    rep.num_empty = int((keep & ~ok).sum())
+    keep &= ok
+    if min_score is not None:
+        low = keep & (scores < min_score)
+        rep.num_low_score = int(low.sum())
+        keep &= ~low
+    return keep
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of ``a float[N, 4]`` x ``b float[M, 4]`` (x1, y1, x2, y2) -> ``float[N, M]``; the same
+    values as :func:`stvg.ops.box_iou` (tested against it), in numpy: at ~30 x 30 boxes per frame
+    the torch call overhead dominated the whole linking time."""
+    at, bt = a.T[:, :, None], b.T[:, None, :]
+    w = np.minimum(at[2], bt[2]) - np.maximum(at[0], bt[0])
+    h = np.minimum(at[3], bt[3]) - np.maximum(at[1], bt[1])
+    np.maximum(w, 0.0, out=w)
+    np.maximum(h, 0.0, out=h)
+    inter = w * h
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
+    area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return inter / np.maximum(union, np.finfo(np.float64).tiny)  # inter = 0 wherever union = 0
+
+
+def _normalise(f: np.ndarray) -> np.ndarray:
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+
+def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average of ``boxes float[N, 4]`` over ``window`` (odd) rows; the window
+    shrinks symmetrically at the ends so the first and last boxes are kept. -> ``float[N, 4]``."""
+    n = boxes.shape[0]
+    if window <= 1 or n < 3:
+        return boxes
+    half = np.minimum(np.minimum(np.arange(n), n - 1 - np.arange(n)), window // 2)
+    c = np.concatenate([np.zeros((1, 4)), np.cumsum(boxes, axis=0)])
+    lo, hi = np.arange(n) - half, np.arange(n) + half + 1
+    return (c[hi] - c[lo]) / (hi - lo)[:, None]
+
+
+def interpolate_track(frames: np.ndarray, boxes: np.ndarray, scores: np.ndarray
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse track (``frames int[N]`` strictly increasing, ``boxes float[N, 4]``, ``scores float[N]``)
+    -> dense (``int64[F]`` every frame first..last, ``float[F, 4]``, ``float[F]``), linear in between."""
+    dense = np.arange(frames[0], frames[-1] + 1, dtype=np.int64)
+    if frames.shape[0] == 1:
+        return dense, boxes.copy(), scores.copy()
+    i = np.clip(np.searchsorted(frames, dense, side="right") - 1, 0, frames.shape[0] - 2)
+    a = ((dense - frames[i]) / (frames[i + 1] - frames[i]))
+    out_b = boxes[i] * (1 - a)[:, None] + boxes[i + 1] * a[:, None]
+    out_s = scores[i] * (1 - a) + scores[i + 1] * a
+    return dense, out_b, out_s
+
+
+def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple[int, int]] = None,
+                    features: Optional[Sequence[Any]] = None, params: Optional[LinkParams] = None,
+                    **overrides: Any) -> Tuple[List[Tube], LinkReport]:
+    """Per-frame detections -> (tubes best first, :class:`LinkReport`).
+
+    Args:
+        detections: one ``Detections`` per detected frame, in increasing frame order; a frame with no
+            person is an empty ``Detections``. ``Detections.frame`` gives the decoded-frame index
+            (``None``: the list position).
+        frame_size: ``(width, height)`` of the decoded frames; boxes are clipped to it when given.
+        features: optional, one ``float[N_t, D]`` per frame (rows aligned with the boxes) for the
+            appearance term.
+        params: :class:`LinkParams`; keyword ``overrides`` replace single fields.
+    Returns:
+        tubes: ``Tube`` list (CPU), each with a box and score on every frame of its span, ``score``
+            the tube score; sorted best first.
+    """
+    p = params or LinkParams()
+    if overrides:
+        p = LinkParams(**{**{f.name: getattr(p, f.name) for f in fields(LinkParams)}, **overrides})
+    if features is not None and len(features) != len(detections):
+        raise ValueError(f"{len(detections)} frames of detections but {len(features)} of features")
+    rep = LinkReport(num_frames=len(detections))
+    use_app = features is not None and p.appearance_weight > 0
+
+    boxes_all, scores_all, feats_all, frame_ids, offsets = _gather(detections, features, use_app)
+    keep = _clean(boxes_all, scores_all, frame_size, p.min_score, rep)
+    if feats_all is not None:
+        feats_all = _normalise(feats_all)
+    # A cleaned-away box keeps its slot (offsets stay valid) but is never assigned: track -1.
+    track_of = np.full(boxes_all.shape[0], -1, dtype=np.int64)
+    cap = max(1, int(keep.sum()))  # every track starts with a detection
+    last_box = np.zeros((cap, 4))
+    vel = np.zeros((cap, 4))
+    last_frame = np.zeros(cap, dtype=np.int64)
+    last_step = np.zeros(cap, dtype=np.int64)
+    track_feat = np.zeros((cap, feats_all.shape[1])) if use_app else None
+    live = np.zeros(0, dtype=np.int64)  # ids of live tracks
+    n_tracks = 0
+    velocity = p.motion == "velocity"
+    for t in range(len(detections)):
+        o0, o1 = offsets[t], offsets[t + 1]
+        if o1 == o0:
+            continue
+        k = keep[o0:o1]
+        if k.all():
+            idx = slice(o0, o1)
+            n = o1 - o0
+        else:
+            idx = np.flatnonzero(k) + o0
+            n = idx.size
+            if not n:
+                continue
+        f = int(frame_ids[t])
+        boxes = boxes_all[idx]
+        if live.size:
+            live = live[t - last_step[live] <= p.max_gap + 1]
+        assign = np.full(n, -1, dtype=np.int64)
+        matched = 0
+        if live.size:
+            pred = last_box[live]
+            if velocity:
+                pred = pred + vel[live] * (f - last_frame[live])[:, None]
+            iou = pairwise_iou(pred, boxes)
+            cost = 1.0 - iou
+            if use_app:
+                cos = track_feat[live] @ feats_all[idx].T
+                cost = (1 - p.appearance_weight) * cost + p.appearance_weight * (1 - cos) / 2
+            gated = iou < p.iou_threshold
+            cost[gated] = _FORBIDDEN
+            rows, cols = linear_sum_assignment(cost)
+            ok = ~gated[rows, cols]
+            rows, cols = rows[ok], cols[ok]
+            matched = cols.size
+            if cols.size:
+                tr = live[rows]
+                assign[cols] = tr
+                vel[tr] = (boxes[cols] - last_box[tr]) / (f - last_frame[tr])[:, None]
+                if use_app:
+                    m = p.appearance_momentum
+                    track_feat[tr] = _normalise(m * track_feat[tr] + (1 - m) * feats_all[idx][cols])
+        if matched < n:
+            new = np.flatnonzero(assign < 0)
+            ids = np.arange(n_tracks, n_tracks + new.size)
+            assign[new] = ids
+            vel[ids] = 0.0
+            if use_app:
+                track_feat[ids] = feats_all[idx][new]
+            n_tracks += new.size
+            live = np.concatenate([live, ids])
+        last_box[assign] = boxes
+        last_frame[assign] = f
+        last_step[assign] = t
+        track_of[idx] = assign
+    rep.num_tracks = n_tracks
+    if not n_tracks:
+        return [], rep
+    det_frame = np.repeat(frame_ids, np.diff(offsets))
+    sel = track_of >= 0
+    tubes = _build_tubes(track_of[sel], det_frame[sel], boxes_all[sel], scores_all[sel], p, rep)
+    tubes, rep.num_suppressed = suppress_tubes(tubes, p.tube_nms_viou)
+    rep.num_tubes = len(tubes)
+    return tubes, rep
+
+
+def _build_tubes(track, frame, boxes, scores, p: LinkParams, rep: LinkReport) -> List[Tube]:
+    order = np.lexsort((frame, track))  # by track, then frame
+    track, frame, boxes, scores = track[order], frame[order], boxes[order], scores[order]
+    starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]])
+    ends = np.r_[starts[1:], track.shape[0]]
+    made = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        n = e - s
+        if n < p.min_length:
+            rep.num_short += 1
+            continue
+        b = smooth_boxes(boxes[s:e], p.smooth_window)
+        fr, db, ds = interpolate_track(frame[s:e], b, scores[s:e])
+        score = float(scores[s:e].mean()) * n / (n + p.length_prior)
+        made.append((-score, int(fr[0]), int(track[s]), Tube(fr, db.astype(np.float32),
+                                                              ds.astype(np.float32), score)))
+    made.sort(key=lambda x: x[:3])
+    return [m[3] for m in made]
+
+
+def suppress_tubes(tubes: List[Tube], thr: float) -> Tuple[List[Tube], int]:
+    """Greedy tube NMS over dense tubes given best first: drop a tube whose vIoU with a kept tube is
+    ``> thr``. vIoU is the official definition (:func:`stvg.ops.tube_viou`, tested equal), computed
+    for one candidate against all kept tubes at once on a frame grid. -> (kept, number dropped)."""
+    if thr >= 1.0 or len(tubes) < 2:
+        return list(tubes), 0
+    lo = min(t.start_frame for t in tubes)
+    hi = max(t.end_frame for t in tubes)
+    grid = np.full((len(tubes), hi - lo + 1, 4), np.nan)
+    span = np.empty((len(tubes), 2), dtype=np.int64)
+    for i, t in enumerate(tubes):
+        if not t.is_dense():
+            raise ValueError("suppress_tubes: tubes must have a box on every frame of their span")
+        span[i] = t.start_frame, t.end_frame
+        grid[i, span[i, 0] - lo:span[i, 1] - lo + 1] = t.boxes.detach().cpu().double().numpy()
+    kept = [0]
+    for i in range(1, len(tubes)):
+        k = np.asarray(kept)
+        union = np.maximum(span[k, 1], span[i, 1]) - np.minimum(span[k, 0], span[i, 0]) + 1
+        inter = np.minimum(span[k, 1], span[i, 1]) - np.maximum(span[k, 0], span[i, 0]) + 1
+        cand = k[inter / union > thr]  # vIoU <= shared frames / union frames
+        if cand.size:
+            a, b = grid[cand], grid[i][None]
+            w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+            h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+            ok = (w > 0) & (h > 0)  # False where either tube has no box (NaN)
+            inter_a = np.where(ok, w * h, 0.0)
+            ua = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+                  + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter_a)
+            ious = np.where(ok, inter_a / np.where(ok, ua, 1.0), 0.0)
+            u = (np.maximum(span[cand, 1], span[i, 1]) - np.minimum(span[cand, 0], span[i, 0]) + 1)
+            if (ious.sum(1) / u > thr).any():
+                continue
+        kept.append(i)
+    return [tubes[i] for i in kept], len(tubes) - len(kept)
