@@ -5,7 +5,7 @@
 ``https://...``, a local ``.pkl``/``.pth``); ``"model_zoo"`` takes the zoo's trained weights for a
 zoo config; ``None``: random weights (plumbing tests). Inputs are resized like detectron2's
 ``DefaultPredictor`` (``INPUT.MIN_SIZE_TEST``/``MAX_SIZE_TEST``) and fed in batches; boxes come
-back in frame pixels. COCO person = contiguous class 0.
+back in frame pixels (``min_size``/``max_size`` override the config's test sizes). COCO person = contiguous class 0.
 
 detectron2 is optional: without it, building this backend raises ``ImportError`` saying how to
 install it.
@@ -47,7 +47,8 @@ class Detectron2Detector(PersonDetector):
 
     def __init__(self, config: str = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",
                  weights: Optional[str] = "model_zoo", score_threshold: float = 0.5, top_k: int = 100,
-                 batch_size: int = 4, device: Any = None) -> None:
+                 batch_size: int = 4, min_size: Optional[int] = None, max_size: Optional[int] = None,
+                 device: Any = None) -> None:
         super().__init__(score_threshold, top_k, batch_size)
         model_zoo, Checkpointer, get_cfg, T, build_model = _import_detectron2()
         self.config, self.device = config, resolve_device(device)
@@ -66,6 +67,10 @@ class Detectron2Detector(PersonDetector):
             if weights == "model_zoo":
                 weights = model_zoo.get_checkpoint_url(config)
         self.weights = weights
+        if min_size:
+            cfg.INPUT.MIN_SIZE_TEST = int(min_size)
+        if max_size:
+            cfg.INPUT.MAX_SIZE_TEST = int(max_size)
         cfg.MODEL.DEVICE = str(self.device)
         cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = min(0.05, self.score_threshold)
         cfg.MODEL.RETINANET.SCORE_THRESH_TEST = min(0.05, self.score_threshold)
@@ -89,7 +94,7 @@ class Detectron2Detector(PersonDetector):
         for f in frames:
             img = f[:, :, ::-1] if self._bgr else f
             resized = self._resize.get_transform(img).apply_image(img)
-            tensor = torch.as_tensor(np.ascontiguousarray(resized).transpose(2, 0, 1)).float()
+            tensor = torch.from_numpy(np.array(resized.transpose(2, 0, 1), dtype=np.float32))
             inputs.append({"image": tensor.to(self.device), "height": f.shape[0], "width": f.shape[1]})
         out = []
         for r in self.net(inputs):

@@ -4,7 +4,9 @@ The weights ship inside OpenCV (``cv2.HOGDescriptor_getDefaultPeopleDetector``).
 needs people at least ~96 px tall: ``upscale`` enlarges small frames first (boxes come back in the
 original frame's pixels). Scores are the SVM margins of the grouped windows (not probabilities;
 0 is the decision boundary). The 64 x 128 window has a margin around the person; ``margins``
-trims that share of the window's width / height from each side.
+trims that share of the window's width / height from each side. OpenCV groups overlapping windows
+(``group_threshold``); ``nms_iou`` in (0, 1) additionally runs ``torchvision.ops.nms`` on the
+grouped boxes (grouping leaves nested boxes of one person at different scales).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
+from torchvision.ops import nms
 
 from .base import PersonDetector
 
@@ -26,7 +30,7 @@ class HOGDetector(PersonDetector):
     def __init__(self, score_threshold: float = 0.0, top_k: int = 100, batch_size: int = 1,
                  upscale: float = 1.0, win_stride: int = 8, padding: int = 8, scale: float = 1.05,
                  group_threshold: float = 2.0, margins: Sequence[float] = (0.25, 0.125),
-                 device: Any = None) -> None:
+                 nms_iou: float = 0.0, device: Any = None) -> None:
         super().__init__(score_threshold, top_k, batch_size)
         if upscale <= 0 or scale <= 1.0 or win_stride < 1:
             raise ValueError(f"hog: need upscale > 0, scale > 1, win_stride >= 1 "
@@ -36,6 +40,7 @@ class HOGDetector(PersonDetector):
         self.upscale, self.win_stride, self.padding = float(upscale), int(win_stride), int(padding)
         self.scale, self.group_threshold = float(scale), float(group_threshold)
         self.margins = (float(margins[0]), float(margins[1]))
+        self.nms_iou = float(nms_iou)
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
@@ -43,6 +48,7 @@ class HOGDetector(PersonDetector):
         s = super().setting()
         s.update(upscale=self.upscale, win_stride=self.win_stride, padding=self.padding,
                  scale=self.scale, group_threshold=self.group_threshold, margins=list(self.margins),
+                 nms_iou=self.nms_iou,
                  opencv=cv2.__version__)
         return s
 
@@ -63,7 +69,11 @@ class HOGDetector(PersonDetector):
         r = np.asarray(rects, dtype=np.float64).reshape(-1, 4) / self.upscale
         mx, my = self.margins[0] * r[:, 2], self.margins[1] * r[:, 3]
         boxes = np.stack([r[:, 0] + mx, r[:, 1] + my, r[:, 0] + r[:, 2] - mx, r[:, 1] + r[:, 3] - my], 1)
-        return boxes, np.asarray(weights, dtype=np.float64).reshape(-1)
+        scores = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if 0.0 < self.nms_iou < 1.0 and len(scores) > 1:
+            keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.nms_iou).numpy()
+            boxes, scores = boxes[keep], scores[keep]
+        return boxes, scores
 
     def _detect_batch(self, frames: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
         return [self._detect_one(f) for f in frames]
