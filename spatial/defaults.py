@@ -8,34 +8,44 @@ from typing import Iterable, Optional
 
 from stvg.config import Config, ConfigError, load_config
 
-__all__ = ["SPATIAL_DEFAULTS", "load_spatial_config"]
+__all__ = ["SPATIAL_DEFAULTS", "load_spatial_config", "detector_options"]
 
 SPATIAL_DEFAULTS = {
     "DETECTOR": {
+        # Each backend section's keys are the lower-cased keyword options of its class in
+        # spatial.detectors (see docs/spatial.md); only the chosen backend's section is used.
         "NAME": "hog",              # hog | torchvision | detectron2 | precomputed
-        "SCORE_THRESHOLD": None,    # null: the backend's own default (hog 0.0 SVM margin, others 0.5)
+        "SCORE_THRESHOLD": None,    # null: the backend's default (hog 0.0 SVM margin, others 0.5)
         "TOP_K": 30,                # at most this many persons per frame, best first (<= 0: no cap)
-        "BATCH_SIZE": 4,            # frames per forward pass
+        "BATCH_SIZE": None,         # frames per forward pass (null: the backend's default)
         "DEVICE": "auto",           # auto (CUDA when available) | cpu | cuda | cuda:1 ...
         "HOG": {
             "UPSCALE": 1.0,         # enlarge frames first (HOG needs people >= ~96 px tall)
             "WIN_STRIDE": 8,
+            "PADDING": 8,
             "SCALE": 1.05,
-            "NMS_IOU": 0.5,         # torchvision.ops.nms on the grouped windows
+            "GROUP_THRESHOLD": 2.0,
+            "MARGINS": [0.25, 0.125],
+            "NMS_IOU": 0.0,         # > 0: torchvision.ops.nms on the grouped windows
         },
         "TORCHVISION": {
             "MODEL": "fasterrcnn_resnet50_fpn_v2",  # | fasterrcnn_mobilenet_v3_large_fpn | retinanet_resnet50_fpn_v2
             "WEIGHTS": "DEFAULT",   # torchvision weights name (downloads), a local state-dict file, or none
-            "MIN_SIZE": 800,        # the model's resize (shorter side)
+            "MIN_SIZE": 800,
+            "MAX_SIZE": 1333,
         },
         "DETECTRON2": {
             "CONFIG": "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",  # model-zoo name or a config file
-            "WEIGHTS": "",          # path or URL as detectron2 accepts; "" = the model zoo's weights; none = random
+            "WEIGHTS": "model_zoo",  # path or URL as detectron2 accepts; model_zoo; none = random
+            "MIN_SIZE": None,
+            "MAX_SIZE": None,
         },
         "PRECOMPUTED": {
-            "PATH": "",             # COCO-results JSON, or a directory of our detection cache files
-            "IMAGE_ID_MAP": "",     # JSON {"<image_id>": [video_id, frame]}; "" = image_id is the frame
-            "CATEGORY_ID": 1,       # COCO person
+            "COCO_RESULTS": None,   # COCO-results JSON (person boxes) ...
+            "COCO_IMAGES": None,    # ... and its image list (image_id -> video/frame), see docs
+            "CACHE_DIR": None,      # or a folder of our own detection cache files
+            "PERSON_CATEGORY": 1,
+            "FRAME_BASE": 0,
         },
     },
     "DETECTION": {
@@ -72,3 +82,18 @@ def load_spatial_config(path: Optional[str] = None, overrides: Iterable[str] = (
     if cfg.DETECTION.STRIDE < 1:
         raise ConfigError(f"DETECTION.STRIDE must be >= 1, got {cfg.DETECTION.STRIDE}")
     return cfg
+
+
+def detector_options(det_cfg: Config) -> tuple:
+    """A ``DETECTOR`` config section -> ``(name, keyword options)`` for
+    :func:`spatial.detectors.build_detector` (null common keys mean the backend's default)."""
+    name = det_cfg.NAME
+    section = det_cfg.get(name.upper())
+    if section is None:
+        raise ConfigError(f"DETECTOR.NAME: unknown detector {name!r}; choose hog, torchvision, "
+                          f"detectron2 or precomputed")
+    opts = {k.lower(): v for k, v in section.to_dict().items()}
+    for key in ("SCORE_THRESHOLD", "TOP_K", "BATCH_SIZE", "DEVICE"):
+        if det_cfg[key] is not None:
+            opts[key.lower()] = det_cfg[key]
+    return name, opts

@@ -1,0 +1,112 @@
+"""Candidate person tubes of one video: detection (cached) + linking, and their JSON file.
+
+    cfg = load_spatial_config(None, ["DETECTOR.NAME", "hog", "DETECTION.STRIDE", "2"])
+    result = build_video_tubes("clip.mp4", cfg)             # VideoTubes
+    write_tubes_json("tubes.json", result); tubes = read_tubes_json("tubes.json").tubes
+
+Tube file (JSON): ``video_id, fps, num_frames, width, height, stride, detector`` (the detector's
+full setting), ``linking`` (the link parameters), ``report`` (the link report), and ``tubes``: a list,
+best first, of ``{"id", "score", "start_frame", "end_frame", "boxes": [[x1, y1, x2, y2], ...],
+"scores": [...]}`` with one box per decoded frame from ``start_frame`` to ``end_frame`` (0-based,
+inclusive; pixels of the decoded frame, 2 decimals).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from stvg.config import Config
+from stvg.io import atomic_write_json, read_json
+from stvg.structures import Detections, Tube
+
+from .cache import DetectionCache, detect_video
+from .defaults import detector_options
+from .detectors import PersonDetector, build_detector
+from .linking import LinkParams, link_detections
+
+__all__ = ["VideoTubes", "build_video_tubes", "detector_from_config", "write_tubes_json",
+           "read_tubes_json"]
+
+
+@dataclass
+class VideoTubes:
+    """Tubes of one video (best first) with what made them."""
+
+    video_id: str
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    stride: int
+    tubes: List[Tube]
+    detector: Dict[str, Any] = field(default_factory=dict)
+    linking: Dict[str, Any] = field(default_factory=dict)
+    report: Dict[str, Any] = field(default_factory=dict)
+    detections: Optional[List[Detections]] = None  # not written to the JSON file
+
+
+def detector_from_config(cfg: Config) -> PersonDetector:
+    """The detector of a spatial config's ``DETECTOR`` section."""
+    name, opts = detector_options(cfg.DETECTOR)
+    return build_detector(name, **opts)
+
+
+def build_video_tubes(video_path: str, cfg: Config, video_id: Optional[str] = None,
+                      detector: Optional[PersonDetector] = None, progress: bool = False) -> VideoTubes:
+    """Detect people on every ``DETECTION.STRIDE``-th frame (cached under ``DETECTION.CACHE_DIR``
+    when set) and link them (``LINKING``) into tubes with a box on every frame of their span."""
+    detector = detector or detector_from_config(cfg)
+    stride = int(cfg.DETECTION.STRIDE)
+    cache = DetectionCache(cfg.DETECTION.CACHE_DIR, detector.setting(), stride) \
+        if cfg.DETECTION.CACHE_DIR else None
+    dets, reader = detect_video(detector, video_path, video_id, cache=cache, stride=stride,
+                                progress=progress)
+    params = LinkParams.from_config(cfg.LINKING)
+    tubes, rep = link_detections(dets, frame_size=(reader.width, reader.height), params=params)
+    vid = video_id or _stem(video_path)
+    return VideoTubes(vid, float(reader.fps), int(reader.num_frames), int(reader.width),
+                      int(reader.height), stride, tubes, detector.setting(), dataclasses.asdict(params),
+                      dataclasses.asdict(rep), dets)
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def write_tubes_json(path: str, result: VideoTubes) -> None:
+    """Write ``result`` (see the module docstring for the format) atomically."""
+    tubes = []
+    for i, t in enumerate(result.tubes):
+        tubes.append({"id": i, "score": t.score, "start_frame": t.start_frame, "end_frame": t.end_frame,
+                      "boxes": np.round(t.boxes.cpu().numpy().astype(np.float64), 2).tolist(),
+                      "scores": None if t.scores is None
+                      else np.round(t.scores.cpu().numpy().astype(np.float64), 4).tolist()})
+    obj = {k: getattr(result, k) for k in ("video_id", "fps", "num_frames", "width", "height", "stride",
+                                           "detector", "linking", "report")}
+    obj["tubes"] = tubes
+    atomic_write_json(path, obj)
+
+
+def read_tubes_json(path: str) -> VideoTubes:
+    """Read a tube file; a malformed file raises ``ValueError`` naming the file and the tube."""
+    obj = read_json(path, "tube file")
+    try:
+        tubes = []
+        for k, t in enumerate(obj["tubes"]):
+            n = int(t["end_frame"]) - int(t["start_frame"]) + 1
+            if len(t["boxes"]) != n:
+                raise ValueError(f"tube {k}: {len(t['boxes'])} boxes for frames "
+                                 f"{t['start_frame']}..{t['end_frame']}")
+            tubes.append(Tube(np.arange(int(t["start_frame"]), int(t["end_frame"]) + 1),
+                              np.asarray(t["boxes"], np.float32).reshape(-1, 4),
+                              None if t.get("scores") is None else t["scores"], t.get("score")))
+        return VideoTubes(str(obj["video_id"]), float(obj["fps"]), int(obj["num_frames"]),
+                          int(obj["width"]), int(obj["height"]), int(obj["stride"]), tubes,
+                          obj.get("detector", {}), obj.get("linking", {}), obj.get("report", {}))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: not a valid tube file ({type(e).__name__}: {e})") from None
+
