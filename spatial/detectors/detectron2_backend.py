@@ -3,7 +3,7 @@
 ``config``: a model-zoo name (``"COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml"``) or a config file.
 ``weights``: a path or URL as detectron2's checkpointer accepts (``detectron2://...``,
 ``https://...``, a local ``.pkl``/``.pth``); ``"model_zoo"`` takes the zoo's trained weights for a
-zoo config; ``None``: random weights (plumbing tests). Inputs are resized like detectron2's
+zoo config; ``None`` (or ``"none"``): random weights (plumbing tests). Inputs are resized like detectron2's
 ``DefaultPredictor`` (``INPUT.MIN_SIZE_TEST``/``MAX_SIZE_TEST``) and fed in batches; boxes come
 back in frame pixels (``min_size``/``max_size`` override the config's test sizes). COCO person = contiguous class 0.
 
@@ -51,6 +51,8 @@ class Detectron2Detector(PersonDetector):
                  device: Any = None) -> None:
         super().__init__(score_threshold, top_k, batch_size)
         model_zoo, Checkpointer, get_cfg, T, build_model = _import_detectron2()
+        if isinstance(weights, str) and weights.strip().lower() in ("", "none", "null", "random"):
+            weights = None
         self.config, self.device = config, resolve_device(device)
         cfg = get_cfg()
         if os.path.isfile(config):

@@ -5,7 +5,7 @@
   (torchvision downloads it once into its cache: the real loading path);
 * a local file holding a ``state_dict`` (or a dict with ``"model"``/``"state_dict"``), loaded
   strictly: missing or unexpected keys raise and are listed;
-* ``None``: random weights (tests, plumbing).
+* ``None`` (or the string ``"none"``): random weights (tests, plumbing).
 Runs on ``device`` (default: CUDA when available); inputs and outputs follow it, results come back
 on the CPU. COCO person = label 1 in torchvision's 91-class numbering.
 """
@@ -63,6 +63,9 @@ class TorchvisionDetector(PersonDetector):
                  min_size: int = 800, max_size: int = 1333, device: Any = None) -> None:
         super().__init__(score_threshold, top_k, batch_size)
         import torchvision
+
+        if isinstance(weights, str) and weights.strip().lower() in ("", "none", "null", "random"):
+            weights = None
 
         if model not in MODELS:
             raise ValueError(f"torchvision detector: unknown model {model!r}; choose one of {list(MODELS)}")
