@@ -1,4 +1,7 @@
 """Released-checkpoint import: a reference-layout model's scores equal ours after conversion (1e-4)."""
+import importlib.util
+import pathlib
+
 import pytest
 import torch
 import yaml
@@ -14,6 +17,16 @@ TEXT = {"dim": 32, "hidden_dim": 64, "n_layers": 1, "n_heads": 2}
 SENTENCES = [["a person opens the door.", "the person sits on a chair and reads a book for a while."],
              ["someone is cooking."],
              ["a man laughs.", "he puts the cup down.", "then he walks out of the room quickly."]]
+
+
+def convert_main():
+    """``main`` of tools/convert_mmn_checkpoint.py, loaded by path (a site-packages ``tools`` package,
+    e.g. detectron2's, may shadow the repository's ``tools`` folder)."""
+    path = pathlib.Path(__file__).resolve().parents[2] / "tools" / "convert_mmn_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("convert_mmn_checkpoint", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
 
 
 def minilm_dir():
@@ -47,7 +60,7 @@ def make_reference(m, seed=0):
 
 
 def test_converted_scores_equal_reference(tmp_path):
-    from tools.convert_mmn_checkpoint import main
+    main = convert_main()
     cfg_path = write_config(tmp_path)
     cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
     ref = make_reference(cfg.MODEL)
@@ -125,7 +138,7 @@ def test_key_mapping_and_strict_errors(tmp_path):
 
 
 def test_convert_tool_errors_exit_cleanly(tmp_path, capsys):
-    from tools.convert_mmn_checkpoint import main
+    main = convert_main()
     cfg_path = write_config(tmp_path)
     assert main(["--src", str(tmp_path / "missing.pth"), "--config", cfg_path, "--out", str(tmp_path / "o.pth")]) == 1
     assert "missing.pth" in capsys.readouterr().err
