@@ -8,12 +8,12 @@ from typing import Iterable, Optional
 
 from stvg.config import Config, ConfigError, load_config
 
-__all__ = ["SPATIAL_DEFAULTS", "load_spatial_config", "detector_options"]
+__all__ = ["SPATIAL_DEFAULTS", "load_spatial_config"]
 
 SPATIAL_DEFAULTS = {
     "DETECTOR": {
-        # Each backend section's keys are the lower-cased keyword options of its class in
-        # spatial.detectors (see docs/spatial.md); only the chosen backend's section is used.
+        # Only the chosen backend's section is used; spatial.detectors.config maps the keys to
+        # the backend's keyword options (see docs/spatial.md).
         "NAME": "hog",              # hog | torchvision | detectron2 | precomputed
         "SCORE_THRESHOLD": None,    # null: the backend's default (hog 0.0 SVM margin, others 0.5)
         "TOP_K": 30,                # at most this many persons per frame, best first (<= 0: no cap)
@@ -30,22 +30,23 @@ SPATIAL_DEFAULTS = {
         },
         "TORCHVISION": {
             "MODEL": "fasterrcnn_resnet50_fpn_v2",  # | fasterrcnn_mobilenet_v3_large_fpn | retinanet_resnet50_fpn_v2
-            "WEIGHTS": "DEFAULT",   # torchvision weights name (downloads), a local state-dict file, or none
+            "WEIGHTS": "DEFAULT",   # torchvision weights name (downloads), a local state-dict file; null = random
             "MIN_SIZE": 800,
             "MAX_SIZE": 1333,
         },
         "DETECTRON2": {
             "CONFIG": "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",  # model-zoo name or a config file
-            "WEIGHTS": "model_zoo",  # path or URL as detectron2 accepts; model_zoo; none = random
-            "MIN_SIZE": None,
-            "MAX_SIZE": None,
+            "WEIGHTS": "",          # path or URL as detectron2 accepts; "" = the model zoo's; null = random
+            "MIN_SIZE": 0,          # 0 = the config's INPUT.MIN_SIZE_TEST
+            "MAX_SIZE": 0,          # 0 = the config's INPUT.MAX_SIZE_TEST
         },
         "PRECOMPUTED": {
-            "COCO_RESULTS": None,   # COCO-results JSON (person boxes) ...
-            "COCO_IMAGES": None,    # ... and its image list (image_id -> video/frame), see docs
-            "CACHE_DIR": None,      # or a folder of our own detection cache files
-            "PERSON_CATEGORY": 1,
-            "FRAME_BASE": 0,
+            "COCO_RESULTS": "",     # COCO-results JSON (person boxes) ...
+            "COCO_IMAGES": "",      # ... and a COCO dataset JSON whose images carry video_id/frame_id
+                                    # (or file_name "<video>/<frame>.jpg"); see docs/spatial.md
+            "CACHE_DIR": "",        # or a folder of our own detection cache files
+            "CATEGORY_ID": 1,       # COCO person
+            "FRAME_BASE": 0,        # frame numbers in the JSON minus this = 0-based decoded frames
         },
     },
     "DETECTION": {
@@ -83,17 +84,3 @@ def load_spatial_config(path: Optional[str] = None, overrides: Iterable[str] = (
         raise ConfigError(f"DETECTION.STRIDE must be >= 1, got {cfg.DETECTION.STRIDE}")
     return cfg
 
-
-def detector_options(det_cfg: Config) -> tuple:
-    """A ``DETECTOR`` config section -> ``(name, keyword options)`` for
-    :func:`spatial.detectors.build_detector` (null common keys mean the backend's default)."""
-    name = det_cfg.NAME
-    section = det_cfg.get(name.upper())
-    if section is None:
-        raise ConfigError(f"DETECTOR.NAME: unknown detector {name!r}; choose hog, torchvision, "
-                          f"detectron2 or precomputed")
-    opts = {k.lower(): v for k, v in section.to_dict().items()}
-    for key in ("SCORE_THRESHOLD", "TOP_K", "BATCH_SIZE", "DEVICE"):
-        if det_cfg[key] is not None:
-            opts[key.lower()] = det_cfg[key]
-    return name, opts
