@@ -11,7 +11,8 @@ Rules:
 * every key a file or override sets must exist in the defaults; otherwise ``ConfigError`` names
   the full key and the closest valid one;
 * a value must keep its default's type (int is accepted where a float is expected, a list or
-  tuple where a list is expected; a default of None accepts anything);
+  tuple where a list is expected; a default of None accepts anything; an empty mapping default
+  ``{}`` is a free-form mapping option whose keys are not checked);
 * ``_BASE_`` (a path relative to the file, or a list of them) is loaded first and the file's
   keys override it, recursively;
 * the result is frozen: assigning to it raises.
@@ -109,6 +110,9 @@ class Config(dict):
             if leaf not in node:
                 raise ConfigError(_unknown_message(key, _all_keys(self), "override "))
             value = _parse_value(raw)
+            if isinstance(node[leaf], Config) and len(node[leaf]) == 0 and isinstance(value, Mapping):
+                node[leaf] = Config(value)  # free-form mapping option
+                continue
             node[leaf] = _checked(node[leaf], value, key, "command line")
 
 
@@ -163,6 +167,9 @@ def _merge_strict(dst: Config, src: Mapping, prefix: str, source: str) -> None:
         if isinstance(dst[k], Config):
             if not isinstance(v, Mapping):
                 raise ConfigError(f"{source}: {full} is a section; got {type(v).__name__} {v!r}")
+            if len(dst[k]) == 0:  # an empty mapping default is a free-form mapping option
+                dst[k] = Config(v)
+                continue
             _merge_strict(dst[k], v, prefix=f"{full}.", source=source)
         else:
             dst[k] = _checked(dst[k], v, full, source)

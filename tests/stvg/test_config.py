@@ -66,3 +66,11 @@ def test_float_in_exponent_notation(tmp_path):
     assert load_config(write(tmp_path, "f.yaml", "MODEL:\n  LR: 1e-3\n"), DEFAULTS).MODEL.LR == 1e-3
     with pytest.raises(ConfigError, match="MODEL.LR expects float"):
         load_config(None, DEFAULTS, ["MODEL.LR", "fast"])
+
+
+def test_empty_mapping_default_is_free_form(tmp_path):
+    defaults = {"MODEL": {"EXTRA": {}, "N": 1}}
+    cfg = load_config(write(tmp_path, "m.yaml", "MODEL:\n  EXTRA:\n    anything: 3\n"), defaults)
+    assert cfg.MODEL.EXTRA == {"anything": 3}
+    cfg = load_config(None, defaults, ["MODEL.EXTRA", "{hidden_size: 32}"])
+    assert cfg.MODEL.EXTRA.hidden_size == 32
