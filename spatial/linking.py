@@ -159,6 +159,18 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, np.finfo(np.float64).tiny)  # inter = 0 wherever union = 0
 
 
+def _iou_with_areas(a: np.ndarray, b: np.ndarray, area_b: np.ndarray) -> np.ndarray:
+    """:func:`pairwise_iou` with ``b``'s areas given (boxes ``b`` have positive area)."""
+    at, bt = a.T[:, :, None], b.T
+    w = np.minimum(at[2], bt[2]) - np.maximum(at[0], bt[0])
+    h = np.minimum(at[3], bt[3]) - np.maximum(at[1], bt[1])
+    np.maximum(w, 0.0, out=w)
+    np.maximum(h, 0.0, out=h)
+    w *= h
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
+    return w / (area_a[:, None] + area_b - w)
+
+
 def _normalise(f: np.ndarray) -> np.ndarray:
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
@@ -221,67 +233,75 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
     # A cleaned-away box keeps its slot (offsets stay valid) but is never assigned: track -1.
     track_of = np.full(boxes_all.shape[0], -1, dtype=np.int64)
     cap = max(1, int(keep.sum()))  # every track starts with a detection
-    last_box = np.zeros((cap, 4))
-    vel = np.zeros((cap, 4))
-    last_frame = np.zeros(cap, dtype=np.int64)
-    last_step = np.zeros(cap, dtype=np.int64)
+    # Track state rows: last box (0:4), per-frame velocity (4:8), last frame (8), last step (9).
+    state = np.zeros((cap, 10))
     track_feat = np.zeros((cap, feats_all.shape[1])) if use_app else None
     live = np.zeros(0, dtype=np.int64)  # ids of live tracks
     n_tracks = 0
     velocity = p.motion == "velocity"
+    thr, max_gap = p.iou_threshold, p.max_gap
+    det_step = np.repeat(np.arange(len(detections)), np.diff(offsets))
+    dropped = np.bincount(det_step[~keep], minlength=len(detections)).tolist()
+    area_all = (boxes_all[:, 2] - boxes_all[:, 0]) * (boxes_all[:, 3] - boxes_all[:, 1])
+    offs, fids = offsets.tolist(), frame_ids.tolist()
     for t in range(len(detections)):
-        o0, o1 = offsets[t], offsets[t + 1]
+        o0, o1 = offs[t], offs[t + 1]
         if o1 == o0:
             continue
-        k = keep[o0:o1]
-        if k.all():
-            idx = slice(o0, o1)
-            n = o1 - o0
-        else:
-            idx = np.flatnonzero(k) + o0
+        if dropped[t]:
+            idx = np.flatnonzero(keep[o0:o1]) + o0
             n = idx.size
             if not n:
                 continue
-        f = int(frame_ids[t])
+        else:
+            idx = slice(o0, o1)
+            n = o1 - o0
+        f = fids[t]
         boxes = boxes_all[idx]
-        if live.size:
-            live = live[t - last_step[live] <= p.max_gap + 1]
-        assign = np.full(n, -1, dtype=np.int64)
         matched = 0
         if live.size:
-            pred = last_box[live]
-            if velocity:
-                pred = pred + vel[live] * (f - last_frame[live])[:, None]
-            iou = pairwise_iou(pred, boxes)
-            cost = 1.0 - iou
+            st = state[live]
+            alive = st[:, 9] >= t - max_gap - 1
+            if not alive.all():
+                live, st = live[alive], st[alive]
+        if live.size:
+            pred = st[:, 0:4] + st[:, 4:8] * (f - st[:, 8:9]) if velocity else st[:, 0:4]
+            iou = _iou_with_areas(pred, boxes, area_all[idx])
             if use_app:
                 cos = track_feat[live] @ feats_all[idx].T
-                cost = (1 - p.appearance_weight) * cost + p.appearance_weight * (1 - cos) / 2
-            gated = iou < p.iou_threshold
-            cost[gated] = _FORBIDDEN
+                cost = (1 - p.appearance_weight) * (1.0 - iou) + p.appearance_weight * (1 - cos) / 2
+                cost[iou < thr] = _FORBIDDEN
+            else:
+                cost = np.where(iou >= thr, 1.0 - iou, _FORBIDDEN)
             rows, cols = linear_sum_assignment(cost)
-            ok = ~gated[rows, cols]
+            ok = iou[rows, cols] >= thr
             rows, cols = rows[ok], cols[ok]
             matched = cols.size
-            if cols.size:
-                tr = live[rows]
-                assign[cols] = tr
-                vel[tr] = (boxes[cols] - last_box[tr]) / (f - last_frame[tr])[:, None]
-                if use_app:
-                    m = p.appearance_momentum
-                    track_feat[tr] = _normalise(m * track_feat[tr] + (1 - m) * feats_all[idx][cols])
+        assign = np.empty(n, dtype=np.int64)
+        if matched:
+            tr = live[rows]
+            assign[cols] = tr
+            old = st[rows]
+            state[tr, 4:8] = (boxes[cols] - old[:, 0:4]) / (f - old[:, 8:9])
+            if use_app:
+                m = p.appearance_momentum
+                track_feat[tr] = _normalise(m * track_feat[tr] + (1 - m) * feats_all[idx][cols])
         if matched < n:
-            new = np.flatnonzero(assign < 0)
+            if matched:
+                new = np.ones(n, dtype=bool)
+                new[cols] = False
+                new = np.flatnonzero(new)
+            else:
+                new = np.arange(n)
             ids = np.arange(n_tracks, n_tracks + new.size)
             assign[new] = ids
-            vel[ids] = 0.0
+            state[ids, 4:8] = 0.0
             if use_app:
                 track_feat[ids] = feats_all[idx][new]
             n_tracks += new.size
             live = np.concatenate([live, ids])
-        last_box[assign] = boxes
-        last_frame[assign] = f
-        last_step[assign] = t
+        state[assign, 0:4] = boxes
+        state[assign, 8:10] = (f, t)
         track_of[idx] = assign
     rep.num_tracks = n_tracks
     if not n_tracks:
