@@ -108,3 +108,12 @@ def test_contact_sheet_draws_each_tube_in_its_colour(tmp_path):
     assert os.path.getsize(tmp_path / "s.png") > 0
     with pytest.raises(ValueError, match="indices"):
         contact_sheet(frames, [0, 1], tubes)
+
+
+def test_shipped_configs_load():
+    root = pathlib.Path(__file__).resolve().parents[2] / "configs" / "spatial"
+    names = sorted(p.name for p in root.glob("hcstvg_*.yaml"))
+    assert names
+    for name in names:
+        cfg = load_spatial_config(str(root / name))
+        assert cfg.DETECTOR.NAME in ("hog", "torchvision", "detectron2", "precomputed")
