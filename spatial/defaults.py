@@ -8,12 +8,12 @@ from typing import Iterable, Optional
 
 from stvg.config import Config, ConfigError, load_config
 
-__all__ = ["SPATIAL_DEFAULTS", "load_spatial_config"]
+__all__ = ["SPATIAL_DEFAULTS", "load_spatial_config", "detector_options"]
 
 SPATIAL_DEFAULTS = {
     "DETECTOR": {
-        # Only the chosen backend's section is used; spatial.detectors.config maps the keys to
-        # the backend's keyword options (see docs/spatial.md).
+        # Only the chosen backend's section is used; detector_options() below maps its keys to the
+        # backend's keyword options (see docs/spatial.md).
         "NAME": "hog",              # hog | torchvision | detectron2 | precomputed
         "SCORE_THRESHOLD": None,    # null: the backend's default (hog 0.0 SVM margin, others 0.5)
         "TOP_K": 30,                # at most this many persons per frame, best first (<= 0: no cap)
@@ -36,7 +36,8 @@ SPATIAL_DEFAULTS = {
         },
         "DETECTRON2": {
             "CONFIG": "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml",  # model-zoo name or a config file
-            "WEIGHTS": "",          # path or URL as detectron2 accepts; "" = the model zoo's; null = random
+            "WEIGHTS": "model_zoo", # model_zoo (the config's zoo weights), a path or URL as detectron2
+                                    # accepts; null / none = random initialisation
             "MIN_SIZE": 0,          # 0 = the config's INPUT.MIN_SIZE_TEST
             "MAX_SIZE": 0,          # 0 = the config's INPUT.MAX_SIZE_TEST
         },
@@ -84,3 +85,27 @@ def load_spatial_config(path: Optional[str] = None, overrides: Iterable[str] = (
         raise ConfigError(f"DETECTION.STRIDE must be >= 1, got {cfg.DETECTION.STRIDE}")
     return cfg
 
+
+_RENAMED = {"CATEGORY_ID": "person_category"}
+_EMPTY_IS_NONE = {"COCO_RESULTS", "COCO_IMAGES", "CACHE_DIR"}
+
+
+def detector_options(det_cfg: Config) -> tuple:
+    """A ``DETECTOR`` config section -> ``(name, keyword options)`` for
+    :func:`spatial.detectors.build_detector`: the chosen backend's section with lower-cased keys
+    (``CATEGORY_ID`` -> ``person_category``; empty precomputed paths -> None) plus the common keys
+    that are not null (null = the backend's default)."""
+    name = det_cfg.NAME
+    section = det_cfg.get(name.upper()) if isinstance(name, str) else None
+    if section is None:
+        raise ConfigError(f"DETECTOR.NAME: unknown detector {name!r}; choose hog, torchvision, "
+                          f"detectron2 or precomputed")
+    opts = {}
+    for key, value in section.to_dict().items():
+        if key in _EMPTY_IS_NONE and value == "":
+            value = None
+        opts[_RENAMED.get(key, key.lower())] = value
+    for key in ("SCORE_THRESHOLD", "TOP_K", "BATCH_SIZE", "DEVICE"):
+        if det_cfg[key] is not None:
+            opts[key.lower()] = det_cfg[key]
+    return name, opts

@@ -24,7 +24,8 @@ from stvg.io import atomic_write_json, read_json
 from stvg.structures import Detections, Tube
 
 from .cache import DetectionCache, detect_video
-from .detectors import PersonDetector
+from .defaults import detector_options
+from .detectors import PersonDetector, build_detector
 from .linking import LinkParams, link_detections
 
 __all__ = ["VideoTubes", "build_video_tubes", "detector_from_config", "write_tubes_json",
@@ -50,9 +51,8 @@ class VideoTubes:
 
 def detector_from_config(cfg: Config) -> PersonDetector:
     """The detector of a spatial config's ``DETECTOR`` section."""
-    from .detectors.config import detector_from_config as from_section
-
-    return from_section(cfg.DETECTOR)
+    name, opts = detector_options(cfg.DETECTOR)
+    return build_detector(name, **opts)
 
 
 def build_video_tubes(video_path: str, cfg: Config, video_id: Optional[str] = None,
