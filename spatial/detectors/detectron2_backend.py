@@ -51,7 +51,7 @@ class Detectron2Detector(PersonDetector):
                  device: Any = None) -> None:
         super().__init__(score_threshold, top_k, batch_size)
         model_zoo, Checkpointer, get_cfg, T, build_model = _import_detectron2()
-        if isinstance(weights, str) and weights.strip().lower() in ("", "none", "null", "random"):
+        if isinstance(weights, str) and weights.strip().lower() in ("none", "null", "random"):
             weights = None
         self.config, self.device = config, resolve_device(device)
         cfg = get_cfg()

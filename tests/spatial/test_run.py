@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from spatial.defaults import SPATIAL_DEFAULTS, detector_options
+from spatial.defaults import SPATIAL_DEFAULTS
+from spatial.detectors.config import detector_options
 from spatial.detectors import build_detector
 from spatial.run import detect_dataset
 from stvg.config import Config
@@ -54,9 +55,13 @@ def test_config_builds_each_backend(tmp_path):
     assert hog.name == "hog" and hog.score_threshold == 0.0 and hog.top_k == cfg.DETECTOR.TOP_K
     d = cfg.DETECTOR.to_dict()
     d.update(NAME="torchvision", SCORE_THRESHOLD=0.3, DEVICE="cpu")
-    d["TORCHVISION"].update(WEIGHTS="none", MODEL="fasterrcnn_mobilenet_v3_large_fpn", MIN_SIZE=64, MAX_SIZE=96)
+    d["TORCHVISION"].update(WEIGHTS=None, MODEL="fasterrcnn_mobilenet_v3_large_fpn", MIN_SIZE=64, MAX_SIZE=96)
     tv = _build(Config(d))
     assert tv.weights is None and tv.score_threshold == 0.3
+    d.update(NAME="detectron2")
+    assert detector_options(Config(d))[1]["weights"] == "model_zoo"  # "" = the model zoo's weights
+    d["DETECTRON2"]["WEIGHTS"] = None
+    assert detector_options(Config(d))[1]["weights"] is None
     d.update(NAME="precomputed")
     d["PRECOMPUTED"]["CACHE_DIR"] = str(tmp_path)
     assert _build(Config(d)).cache_dir == str(tmp_path)
