@@ -8,7 +8,9 @@ Algorithm (deterministic; one pass over the detection steps, i.e. the frames tha
    when ``frame_size`` is given (counted), boxes left with no area are dropped (counted), and
    detections under ``min_score`` are dropped.
 2. Every live track predicts its box on the current frame: its last box (``motion="last"``) or its
-   last box moved by its per-frame velocity (``motion="velocity"``, from its last two detections).
+   last box moved by its centre's per-frame velocity (``motion="velocity"``; the velocity between
+   consecutive detections, averaged as ``v = m v + (1 - m) v_new`` with ``m = velocity_momentum``
+   so detector jitter is not extrapolated over gaps; the box size stays the last box's).
 3. Hungarian assignment (``scipy.optimize.linear_sum_assignment``) of tracks to detections on the
    cost ``(1 - w) (1 - IoU) + w (1 - cos) / 2`` (``w = appearance_weight`` when per-box features are
    given, else 0); pairs with ``IoU < iou_threshold`` are forbidden (IoU gating). Unmatched
@@ -48,6 +50,7 @@ class LinkParams:
     appearance_momentum: float = 0.7
     max_gap: int = 3
     motion: str = "velocity"
+    velocity_momentum: float = 0.7
     min_length: int = 3
     smooth_window: int = 1
     tube_nms_viou: float = 0.7
@@ -61,6 +64,8 @@ class LinkParams:
             raise ValueError(f"smooth_window must be odd and >= 1, got {self.smooth_window}")
         if self.max_gap < 0 or self.min_length < 1 or self.length_prior < 0:
             raise ValueError("need max_gap >= 0, min_length >= 1, length_prior >= 0")
+        if not 0.0 <= self.velocity_momentum < 1.0:
+            raise ValueError(f"velocity_momentum must be in [0, 1), got {self.velocity_momentum}")
         if not 0.0 <= self.appearance_weight <= 1.0:
             raise ValueError(f"appearance_weight must be in [0, 1], got {self.appearance_weight}")
 
@@ -233,8 +238,10 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
     # A cleaned-away box keeps its slot (offsets stay valid) but is never assigned: track -1.
     track_of = np.full(boxes_all.shape[0], -1, dtype=np.int64)
     cap = max(1, int(keep.sum()))  # every track starts with a detection
-    # Track state rows: last box (0:4), per-frame velocity (4:8), last frame (8), last step (9).
-    state = np.zeros((cap, 10))
+    # Track state rows: last box (0:4), per-frame velocity (4:8), last frame (8), last step (9),
+    # detections so far (10).
+    state = np.zeros((cap, 11))
+    vm = p.velocity_momentum
     track_feat = np.zeros((cap, feats_all.shape[1])) if use_app else None
     live = np.zeros(0, dtype=np.int64)  # ids of live tracks
     n_tracks = 0
@@ -282,7 +289,13 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             tr = live[rows]
             assign[cols] = tr
             old = st[rows]
-            state[tr, 4:8] = (boxes[cols] - old[:, 0:4]) / (f - old[:, 8:9])
+            d = (boxes[cols] - old[:, 0:4]) / (f - old[:, 8:9])
+            vc = np.empty_like(d)  # the centre's velocity (the size follows the last box)
+            vc[:, 0] = vc[:, 2] = (d[:, 0] + d[:, 2]) * 0.5
+            vc[:, 1] = vc[:, 3] = (d[:, 1] + d[:, 3]) * 0.5
+            mom = np.where(old[:, 10:11] > 1, vm, 0.0)  # first velocity of a track: no history
+            state[tr, 4:8] = mom * old[:, 4:8] + (1 - mom) * vc
+            state[tr, 10] = old[:, 10] + 1
             if use_app:
                 m = p.appearance_momentum
                 track_feat[tr] = _normalise(m * track_feat[tr] + (1 - m) * feats_all[idx][cols])
@@ -296,6 +309,7 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             ids = np.arange(n_tracks, n_tracks + new.size)
             assign[new] = ids
             state[ids, 4:8] = 0.0
+            state[ids, 10] = 1
             if use_app:
                 track_feat[ids] = feats_all[idx][new]
             n_tracks += new.size
