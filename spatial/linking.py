@@ -39,6 +39,8 @@ __all__ = ["LinkParams", "LinkReport", "link_detections", "interpolate_track", "
            "pairwise_iou", "suppress_tubes"]
 
 _FORBIDDEN = 1e6
+# Row vector [dx1, dy1, dx2, dy2] @ _CENTRE = the centre's displacement in every coordinate.
+_CENTRE = np.array([[0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5]])
 
 
 @dataclass(frozen=True)
@@ -164,15 +166,14 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(union, np.finfo(np.float64).tiny)  # inter = 0 wherever union = 0
 
 
-def _iou_with_areas(a: np.ndarray, b: np.ndarray, area_b: np.ndarray) -> np.ndarray:
-    """:func:`pairwise_iou` with ``b``'s areas given (boxes ``b`` have positive area)."""
+def _iou_with_areas(a: np.ndarray, area_a: np.ndarray, b: np.ndarray, area_b: np.ndarray) -> np.ndarray:
+    """:func:`pairwise_iou` with the boxes' areas given (boxes ``b`` have positive area)."""
     at, bt = a.T[:, :, None], b.T
     w = np.minimum(at[2], bt[2]) - np.maximum(at[0], bt[0])
     h = np.minimum(at[3], bt[3]) - np.maximum(at[1], bt[1])
     np.maximum(w, 0.0, out=w)
     np.maximum(h, 0.0, out=h)
     w *= h
-    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
     return w / (area_a[:, None] + area_b - w)
 
 
@@ -239,8 +240,8 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
     track_of = np.full(boxes_all.shape[0], -1, dtype=np.int64)
     cap = max(1, int(keep.sum()))  # every track starts with a detection
     # Track state rows: last box (0:4), per-frame velocity (4:8), last frame (8), last step (9),
-    # detections so far (10).
-    state = np.zeros((cap, 11))
+    # detections so far (10), box area (11: predictions move the centre only, the area stays).
+    state = np.zeros((cap, 12))
     vm = p.velocity_momentum
     track_feat = np.zeros((cap, feats_all.shape[1])) if use_app else None
     live = np.zeros(0, dtype=np.int64)  # ids of live tracks
@@ -273,7 +274,7 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
                 live, st = live[alive], st[alive]
         if live.size:
             pred = st[:, 0:4] + st[:, 4:8] * (f - st[:, 8:9]) if velocity else st[:, 0:4]
-            iou = _iou_with_areas(pred, boxes, area_all[idx])
+            iou = _iou_with_areas(pred, st[:, 11], boxes, area_all[idx])
             if use_app:
                 cos = track_feat[live] @ feats_all[idx].T
                 cost = (1 - p.appearance_weight) * (1.0 - iou) + p.appearance_weight * (1 - cos) / 2
@@ -289,10 +290,8 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             tr = live[rows]
             assign[cols] = tr
             old = st[rows]
-            d = (boxes[cols] - old[:, 0:4]) / (f - old[:, 8:9])
-            vc = np.empty_like(d)  # the centre's velocity (the size follows the last box)
-            vc[:, 0] = vc[:, 2] = (d[:, 0] + d[:, 2]) * 0.5
-            vc[:, 1] = vc[:, 3] = (d[:, 1] + d[:, 3]) * 0.5
+            # the centre's velocity (the size follows the last box)
+            vc = ((boxes[cols] - old[:, 0:4]) / (f - old[:, 8:9])) @ _CENTRE
             mom = np.where(old[:, 10:11] > 1, vm, 0.0)  # first velocity of a track: no history
             state[tr, 4:8] = mom * old[:, 4:8] + (1 - mom) * vc
             state[tr, 10] = old[:, 10] + 1
@@ -316,6 +315,7 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             live = np.concatenate([live, ids])
         state[assign, 0:4] = boxes
         state[assign, 8:10] = (f, t)
+        state[assign, 11] = area_all[idx]
         track_of[idx] = assign
     rep.num_tracks = n_tracks
     if not n_tracks:
