@@ -15,8 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from spatial.defaults import load_spatial_config  # noqa: E402
-from spatial.detectors.config import detector_from_config  # noqa: E402
+from spatial.defaults import detector_options, load_spatial_config  # noqa: E402
+from spatial.detectors import build_detector  # noqa: E402
 from spatial.run import detect_dataset  # noqa: E402
 
 VIDEO_EXT = (".mp4", ".avi", ".mkv", ".webm", ".mov")
@@ -42,7 +42,8 @@ def main(argv=None) -> int:
               if f.lower().endswith(VIDEO_EXT)}
     if not videos:
         ap.error(f"no videos ({', '.join(VIDEO_EXT)}) in {args.videos}")
-    detector = detector_from_config(cfg.DETECTOR)
+    name, opts = detector_options(cfg.DETECTOR)
+    detector = build_detector(name, **opts)
     summary = detect_dataset(videos, detector, cache_root, stride=cfg.DETECTION.STRIDE,
                              num_shards=args.num_shards, shard=args.shard, progress=not args.no_progress)
     cfg.dump(os.path.join(summary.cache_dir, f"config.shard{summary.shard}.yaml"))

@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from spatial.defaults import SPATIAL_DEFAULTS
-from spatial.detectors.config import detector_options
+from spatial.defaults import SPATIAL_DEFAULTS, detector_options
 from spatial.detectors import build_detector
 from spatial.run import detect_dataset
 from stvg.config import Config
@@ -59,7 +58,6 @@ def test_config_builds_each_backend(tmp_path):
     tv = _build(Config(d))
     assert tv.weights is None and tv.score_threshold == 0.3
     d.update(NAME="detectron2")
-    assert detector_options(Config(d))[1]["weights"] == "model_zoo"  # "" = the model zoo's weights
     d["DETECTRON2"]["WEIGHTS"] = None
     assert detector_options(Config(d))[1]["weights"] is None
     d.update(NAME="precomputed")
