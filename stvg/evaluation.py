@@ -13,7 +13,9 @@ Two entry points:
 * :func:`evaluate` on loaded JSON dicts (challenge format; the ground truth may also be a loaded
   HC-STVG v1/v2 annotation file);
 * :func:`video_metrics` on padded tensors already in memory (for training loops on the GPU).
-All arithmetic is float64; the numbers are the same on CPU and CUDA.
+All arithmetic is float64. :func:`evaluate` gives bitwise the same numbers on CPU and CUDA (the
+per-frame IoUs run on the device, the sums in a fixed order on the CPU); the tensor entry points
+sum on the device and agree with the CPU to ~1e-16.
 """
 from __future__ import annotations
 
@@ -122,7 +124,7 @@ def evaluate(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
     gt_entries = ground_truth_entries(ground_truth)
     pairs = match_frames(predictions, gt_entries)
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    viou, tiou = pairs.to(dev).metrics()
+    viou, tiou = pairs.to(dev).metrics(fixed_order=True)  # the same bits on CPU and CUDA
     out: Dict[str, Any] = summarize(viou, tiou, thresholds)
     if per_video:
         out["per_video"] = dict(zip(gt_entries, zip(viou.cpu().tolist(), tiou.cpu().tolist())))
@@ -150,12 +152,21 @@ class FramePairs:
     def to(self, device) -> "FramePairs":
         return FramePairs(*(getattr(self, k).to(device) for k in self.__dataclass_fields__))
 
-    def metrics(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(vIoU float64[V], tIoU float64[V])``."""
+    def metrics(self, fixed_order: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(vIoU float64[V], tIoU float64[V])`` on the tensors' device.
+
+        The per-frame IoUs are bitwise the same on every device (element-wise IEEE operations);
+        the per-video sums on CUDA use atomic adds, whose order varies, so they may differ from the
+        CPU's in the last bit. ``fixed_order=True`` sums on the CPU in frame order instead, for
+        results that are bitwise identical whatever the device (returned on the CPU).
+        """
         v = self.valid.shape[0]
         iou = box_iou_aligned(self.pred, self.gt)
-        sums = torch.zeros(v, dtype=torch.float64, device=iou.device).index_add_(0, self.owner, iou)
-        return _ratios(sums, self.hits, self.pred_span, self.gt_span, self.valid)
+        owner, rest = self.owner, (self.hits, self.pred_span, self.gt_span, self.valid)
+        if fixed_order:
+            iou, owner, rest = iou.cpu(), owner.cpu(), tuple(t.cpu() for t in rest)
+        sums = torch.zeros(v, dtype=torch.float64, device=iou.device).index_add_(0, owner, iou)
+        return _ratios(sums, *rest)
 
 
 def match_frames(predictions: Mapping[str, Any], gt_entries: Mapping[str, Mapping[str, Any]]) -> FramePairs:

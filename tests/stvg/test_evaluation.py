@@ -9,7 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stvg.evaluation import evaluate, ground_truth_entries, pad_entries, summarize, video_metrics
+from stvg.evaluation import (evaluate, ground_truth_entries, match_frames, pad_entries, summarize,
+                             video_metrics)
 from tests.stvg.official_reference import evaluate_ref
 
 from ..conftest import REPO, requires_cuda
@@ -132,8 +133,17 @@ def test_tensor_entry_point():
 @requires_cuda
 def test_cuda_same_numbers(shared_data):
     ann = json.loads((shared_data / "hcstvg" / "test_sample.json").read_text())
-    pred = perturbed(ground_truth_entries(ann), 7)
-    assert evaluate(pred, ann, device="cuda") == evaluate(pred, ann)
+    gt = ground_truth_entries(ann)
+    pred = perturbed(gt, 7)
+    assert evaluate(pred, ann, device="cuda") == evaluate(pred, ann)  # bitwise
+    # the tensor entry points sum on the device: equal to ~1e-16
+    pairs = match_frames(pred, gt)
+    for a, b in zip(pairs.to("cuda").metrics(), pairs.metrics()):
+        torch.testing.assert_close(a.cpu(), b, rtol=0, atol=1e-12)
+    g = pad_entries([gt[v] for v in gt], None)
+    p = pad_entries([pred.get(v) for v in gt], g.base, width=g.boxes.shape[1])
+    for a, b in zip(video_metrics(p.to("cuda"), g.to("cuda")), video_metrics(p, g)):
+        torch.testing.assert_close(a.cpu(), b, rtol=0, atol=1e-12)
 
 
 def test_cli(tmp_path):
