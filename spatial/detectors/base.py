@@ -95,9 +95,11 @@ class PersonDetector(abc.ABC):
         return {"detector": self.name, "score_threshold": self.score_threshold, "top_k": self.top_k}
 
     @abc.abstractmethod
-    def _detect_batch(self, frames: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
-        """``uint8[B, H, W, 3]`` RGB -> B pairs (person boxes ``float[N, 4]`` x1y1x2y2 in frame
-        pixels, scores ``float[N]``), before thresholding/clipping."""
+    def _detect_batch(self, frames: np.ndarray, frame_indices: List[int],
+                      video_id: Optional[str]) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """``uint8[B, H, W, 3]`` RGB (their frame indices, the video id) -> B pairs (person boxes
+        ``float[N, 4]`` x1y1x2y2 in frame pixels, scores ``float[N]``), before thresholding/clipping.
+        Image backends look only at the pixels; stored-detection backends only at the indices."""
 
     def __call__(self, frames: Any, frame_indices: Optional[Sequence[int]] = None,
                  video_id: Optional[str] = None) -> List[Detections]:
@@ -110,7 +112,7 @@ class PersonDetector(abc.ABC):
             raise ValueError(f"{t} frames but {len(idx)} frame indices")
         out: List[Detections] = []
         for s in range(0, t, self.batch_size):
-            raw = self._detect_batch(frames[s:s + self.batch_size])
+            raw = self._detect_batch(frames[s:s + self.batch_size], idx[s:s + self.batch_size], video_id)
             for j, (boxes, scores) in enumerate(raw):
                 det, dropped = finalize_frame(boxes, scores, w, h, self.score_threshold, self.top_k,
                                               idx[s + j])

@@ -91,7 +91,8 @@ class Detectron2Detector(PersonDetector):
         return s
 
     @torch.inference_mode()
-    def _detect_batch(self, frames: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
+    def _detect_batch(self, frames: np.ndarray, frame_indices: List[int],
+                      video_id: Optional[str]) -> List[Tuple[np.ndarray, np.ndarray]]:
         inputs = []
         for f in frames:
             img = f[:, :, ::-1] if self._bgr else f

@@ -10,7 +10,7 @@ grouped boxes (grouping leaves nested boxes of one person at different scales).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -75,5 +75,6 @@ class HOGDetector(PersonDetector):
             boxes, scores = boxes[keep], scores[keep]
         return boxes, scores
 
-    def _detect_batch(self, frames: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
+    def _detect_batch(self, frames: np.ndarray, frame_indices: List[int],
+                      video_id: Optional[str]) -> List[Tuple[np.ndarray, np.ndarray]]:
         return [self._detect_one(f) for f in frames]

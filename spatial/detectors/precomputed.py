@@ -16,14 +16,12 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from stvg.structures import Detections
-
 from ..cache import load_detections
-from .base import PersonDetector, check_frames, finalize_frame
+from .base import PersonDetector
 
 __all__ = ["PrecomputedDetector"]
 
@@ -107,22 +105,8 @@ class PrecomputedDetector(PersonDetector):
             self._table[video_id] = {int(d.frame): (d.boxes.numpy(), d.scores.numpy()) for d in dets}
         return self._table[video_id]
 
-    def _detect_batch(self, frames: np.ndarray):  # pragma: no cover - __call__ reads the table directly
-        raise NotImplementedError("precomputed detections are looked up by video and frame")
-
-    def __call__(self, frames: Any, frame_indices: Optional[Sequence[int]] = None,
-                 video_id: Optional[str] = None) -> List[Detections]:
-        frames = check_frames(frames)
-        t, h, w = frames.shape[:3]
-        idx = list(range(t)) if frame_indices is None else [int(i) for i in frame_indices]
-        if len(idx) != t:
-            raise ValueError(f"{t} frames but {len(idx)} frame indices")
+    def _detect_batch(self, frames: np.ndarray, frame_indices: List[int],
+                      video_id: Optional[str]) -> List[Tuple[np.ndarray, np.ndarray]]:
         table = self._video(video_id)
         empty = (np.zeros((0, 4)), np.zeros((0,)))
-        out = []
-        for f in idx:
-            boxes, scores = table.get(f, empty)
-            det, dropped = finalize_frame(boxes, scores, w, h, self.score_threshold, self.top_k, f)
-            self.num_dropped_nonfinite += dropped
-            out.append(det)
-        return out
+        return [table.get(f, empty) for f in frame_indices]

@@ -97,7 +97,8 @@ class TorchvisionDetector(PersonDetector):
         return s
 
     @torch.inference_mode()
-    def _detect_batch(self, frames: np.ndarray) -> List[Tuple[np.ndarray, np.ndarray]]:
+    def _detect_batch(self, frames: np.ndarray, frame_indices: List[int],
+                      video_id: Optional[str]) -> List[Tuple[np.ndarray, np.ndarray]]:
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
         images = list(x.permute(0, 3, 1, 2).float().div_(255.0))
         out = []

@@ -22,7 +22,7 @@ class _Counting(PersonDetector):
     def setting(self):
         return {**super().setting(), "offset": self.offset}
 
-    def _detect_batch(self, frames):
+    def _detect_batch(self, frames, frame_indices, video_id):
         if self.fail_after is not None and self.seen >= self.fail_after:
             raise RuntimeError("simulated crash")
         self.seen += len(frames)

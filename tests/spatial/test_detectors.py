@@ -25,7 +25,7 @@ class _Fixed(PersonDetector):
         super().__init__(**kw)
         self.boxes, self.scores, self.calls = np.asarray(boxes, float), np.asarray(scores, float), []
 
-    def _detect_batch(self, frames):
+    def _detect_batch(self, frames, frame_indices, video_id):
         self.calls.append(len(frames))
         return [(self.boxes, self.scores) for _ in frames]
 

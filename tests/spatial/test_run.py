@@ -6,7 +6,6 @@ import json
 import os
 
 import numpy as np
-import pytest
 
 from spatial.defaults import SPATIAL_DEFAULTS, detector_options
 from spatial.detectors import build_detector
