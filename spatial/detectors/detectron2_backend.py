@@ -86,7 +86,13 @@ class Detectron2Detector(PersonDetector):
 
     def setting(self) -> Dict[str, Any]:
         s = super().setting()
-        s.update(config=self.config, weights=self.weights, min_size=self.cfg.INPUT.MIN_SIZE_TEST,
+        w, c = self.weights, self.config
+        if isinstance(w, str) and os.path.isfile(w):  # a local file: its identity, not just its name
+            st = os.stat(w)
+            w = {"file": os.path.abspath(w), "size": st.st_size, "mtime": int(st.st_mtime)}
+        if os.path.isfile(c):
+            c = {"file": os.path.abspath(c), "mtime": int(os.stat(c).st_mtime)}
+        s.update(config=c, weights=w, min_size=self.cfg.INPUT.MIN_SIZE_TEST,
                  max_size=self.cfg.INPUT.MAX_SIZE_TEST)
         return s
 

@@ -93,7 +93,9 @@ class TorchvisionDetector(PersonDetector):
         if isinstance(w, str) and os.path.isfile(w):
             st = os.stat(w)
             w = {"file": os.path.abspath(w), "size": st.st_size, "mtime": int(st.st_mtime)}
-        s.update(model=self.model_name, weights=w, min_size=self.min_size, max_size=self.max_size)
+        import torchvision
+        s.update(model=self.model_name, weights=w, min_size=self.min_size, max_size=self.max_size,
+                 torchvision=torchvision.__version__)  # "DEFAULT" may name other weights in another release
         return s
 
     @torch.inference_mode()
