@@ -14,6 +14,8 @@ from spatial.detectors import DETECTORS, PersonDetector, build_detector, finaliz
 from stvg.ops import box_iou
 from stvg.structures import Detections
 
+from tests.conftest import requires_cuda
+
 from .conftest import PEDESTRIANS
 
 
@@ -204,3 +206,13 @@ def test_detectron2_absent_gives_install_message(monkeypatch):
     monkeypatch.setitem(sys.modules, "detectron2", None)  # import detectron2 -> ImportError
     with pytest.raises(ImportError, match="setup_detectron2.sh"):
         build_detector("detectron2", weights=None)
+
+
+@requires_cuda
+def test_torchvision_on_cuda_returns_cpu_detections(pedestrian_image):
+    torch.manual_seed(0)
+    det = build_detector("torchvision", model="fasterrcnn_mobilenet_v3_large_fpn", weights=None,
+                         score_threshold=0.0, min_size=96, max_size=128, device="cuda")
+    assert next(det.net.parameters()).device.type == "cuda"
+    out = det(np.stack([pedestrian_image] * 2))
+    assert all(d.boxes.device.type == "cpu" for d in out)
