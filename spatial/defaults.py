@@ -61,6 +61,8 @@ SPATIAL_DEFAULTS = {
         "MAX_GAP": 3,               # bridge up to this many detection steps without a match
         "MOTION": "velocity",       # velocity (constant velocity over gaps) | last (last box)
         "VELOCITY_MOMENTUM": 0.7,   # v = m * v + (1 - m) * (centre velocity between detections)
+        "POSITION_GAIN": 0.5,       # alpha-beta filter: track box += gain * (detection - prediction);
+                                    # 1 = the last detection
         "MIN_LENGTH": 3,            # keep tracks with at least this many detections
         "SMOOTH_WINDOW": 1,         # centred moving average over detections (odd; 1 = none)
         "TUBE_NMS_VIOU": 0.7,       # drop a tube whose vIoU with a better kept tube is > this (>= 1: off)

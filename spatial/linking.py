@@ -10,7 +10,10 @@ Algorithm (deterministic; one pass over the detection steps, i.e. the frames tha
 2. Every live track predicts its box on the current frame: its last box (``motion="last"``) or its
    last box moved by its centre's per-frame velocity (``motion="velocity"``; the velocity between
    consecutive detections, averaged as ``v = m v + (1 - m) v_new`` with ``m = velocity_momentum``
-   so detector jitter is not extrapolated over gaps; the box size stays the last box's).
+   so detector jitter is not extrapolated over gaps; the box size stays the track box's). The
+   track box itself is an alpha-beta filter: on a match it moves ``position_gain`` of the way from
+   its prediction to the detection (1 = jump to the detection), which averages out jitter. The
+   tubes are made of the detections themselves (step 4), not of these filtered boxes.
 3. Hungarian assignment (``scipy.optimize.linear_sum_assignment``) of tracks to detections on the
    cost ``(1 - w) (1 - IoU) + w (1 - cos) / 2`` (``w = appearance_weight`` when per-box features are
    given, else 0); pairs with ``IoU < iou_threshold`` are forbidden (IoU gating). Unmatched
@@ -53,6 +56,7 @@ class LinkParams:
     max_gap: int = 3
     motion: str = "velocity"
     velocity_momentum: float = 0.7
+    position_gain: float = 0.5
     min_length: int = 3
     smooth_window: int = 1
     tube_nms_viou: float = 0.7
@@ -66,6 +70,8 @@ class LinkParams:
             raise ValueError(f"smooth_window must be odd and >= 1, got {self.smooth_window}")
         if self.max_gap < 0 or self.min_length < 1 or self.length_prior < 0:
             raise ValueError("need max_gap >= 0, min_length >= 1, length_prior >= 0")
+        if not 0.0 < self.position_gain <= 1.0:
+            raise ValueError(f"position_gain must be in (0, 1], got {self.position_gain}")
         if not 0.0 <= self.velocity_momentum < 1.0:
             raise ValueError(f"velocity_momentum must be in [0, 1), got {self.velocity_momentum}")
         if not 0.0 <= self.appearance_weight <= 1.0:
@@ -242,7 +248,7 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
     # Track state rows: last box (0:4), per-frame velocity (4:8), last frame (8), last step (9),
     # detections so far (10), box area (11: predictions move the centre only, the area stays).
     state = np.zeros((cap, 12))
-    vm = p.velocity_momentum
+    vm, gain = p.velocity_momentum, p.position_gain
     track_feat = np.zeros((cap, feats_all.shape[1])) if use_app else None
     live = np.zeros(0, dtype=np.int64)  # ids of live tracks
     n_tracks = 0
@@ -295,6 +301,12 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             mom = np.where(old[:, 10:11] > 1, vm, 0.0)  # first velocity of a track: no history
             state[tr, 4:8] = mom * old[:, 4:8] + (1 - mom) * vc
             state[tr, 10] = old[:, 10] + 1
+            if gain < 1.0:  # alpha-beta filter: the state box moves part of the way to the detection
+                xp = pred[rows] if velocity else old[:, 0:4]
+                g = np.where(old[:, 10:11] > 1, gain, 1.0)  # a track's 2nd detection: no estimate yet
+                xs = xp + g * (boxes[cols] - xp)
+                state[tr, 0:4] = xs
+                state[tr, 11] = (xs[:, 2] - xs[:, 0]) * (xs[:, 3] - xs[:, 1])
             if use_app:
                 m = p.appearance_momentum
                 track_feat[tr] = _normalise(m * track_feat[tr] + (1 - m) * feats_all[idx][cols])
@@ -313,9 +325,14 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
                 track_feat[ids] = feats_all[idx][new]
             n_tracks += new.size
             live = np.concatenate([live, ids])
-        state[assign, 0:4] = boxes
+        if gain < 1.0:
+            if matched < n:
+                state[ids, 0:4] = boxes[new]
+                state[ids, 11] = area_all[idx][new]
+        else:
+            state[assign, 0:4] = boxes
+            state[assign, 11] = area_all[idx]
         state[assign, 8:10] = (f, t)
-        state[assign, 11] = area_all[idx]
         track_of[idx] = assign
     rep.num_tracks = n_tracks
     if not n_tracks:

@@ -29,13 +29,14 @@ def tube_at(tube, f):
     return tube.boxes[f - tube.start_frame].tolist()
 
 
-def test_crossing_people_keep_identity():
+@pytest.mark.parametrize("gain", [1.0, 0.5])
+def test_crossing_people_keep_identity(gain):
     # Two people walk towards each other and cross (boxes overlap near the middle).
     frames = range(0, 60, 2)
     left = lambda f: (50 + 5 * f, 200.0)      # noqa: E731
     right = lambda f: (350 - 5 * f, 210.0)    # noqa: E731
     tubes, rep = link_detections(dets_from([left, right], frames), frame_size=(400, 300),
-                                 tube_nms_viou=1.0)
+                                 tube_nms_viou=1.0, position_gain=gain)
     assert len(tubes) == 2 and rep.num_tracks == 2
     for t in tubes:
         assert t.is_dense() and t.start_frame == 0 and t.end_frame == 58
@@ -212,3 +213,17 @@ def test_params_from_config():
     from spatial.defaults import load_spatial_config
     cfg = load_spatial_config(overrides=["LINKING.MAX_GAP", "7"])
     assert LinkParams.from_config(cfg.LINKING).max_gap == 7
+
+
+def test_jittered_tracks_with_gaps_stay_whole():
+    # three people, 6 px box jitter, 25% of detections missing: one tube each
+    rng = np.random.default_rng(5)
+    frames = range(0, 120, 2)
+    out = []
+    for f in frames:
+        bs = [np.array(box(60 + 2.0 * f + 80 * k, 100.0 + 60 * k)) + rng.normal(0, 3, 4) for k in range(3)
+              if rng.random() > 0.25]
+        out.append(Detections(torch.tensor(np.array(bs), dtype=torch.float32).reshape(-1, 4),
+                              torch.full((len(bs),), 0.9), f))
+    tubes, rep = link_detections(out, max_gap=4)
+    assert len(tubes) == 3 and rep.num_tracks == 3
