@@ -162,8 +162,9 @@ def detect_video(detector, video_path: str, video_id: Optional[str] = None,
     since_save = 0
     for s in range(len(dets), len(wanted), chunk):
         idx = wanted[s:s + chunk]
+        # Stored-detection backends only need the frame size: a zero-stride view, no memory.
         frames = reader.get_frames(idx) if detector.needs_frames else \
-            np.zeros((len(idx), reader.height, reader.width, 3), np.uint8)
+            np.broadcast_to(np.zeros((1, 1, 1, 3), np.uint8), (len(idx), reader.height, reader.width, 3))
         dets.extend(detector(frames, idx.tolist(), video_id=video_id))
         since_save += len(idx)
         if bar is not None:
