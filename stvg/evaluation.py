@@ -20,6 +20,7 @@ sum on the device and agree with the CPU to ~1e-16.
 from __future__ import annotations
 
 import itertools
+import operator
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -30,8 +31,8 @@ from .data.hcstvg import load_hcstvg
 from .ops import box_iou_aligned
 from .submission import tube_to_entry
 
-__all__ = ["evaluate", "video_metrics", "summarize", "PaddedTubes", "pad_entries", "FramePairs",
-           "match_frames", "ground_truth_entries", "THRESHOLDS"]
+__all__ = ["evaluate", "HCSTVGEvaluator", "video_metrics", "summarize", "PaddedTubes", "pad_entries",
+           "FramePairs", "match_frames", "ground_truth_entries", "THRESHOLDS"]
 
 THRESHOLDS = (0.3, 0.5)
 
@@ -115,20 +116,84 @@ def evaluate(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
              per_video: bool = False) -> Dict[str, Any]:
     """Score a loaded submission against a loaded ground truth (see module docstring).
 
-    Frames are matched by their keys, as the official script does. Entries the official script
-    could not read score as it would have if they were absent: a prediction without integer
-    st_frame/ed_frame scores 0, a box that is not at least four numbers contributes nothing (a
-    longer one is read by its first four). Returns the metrics dict; with ``per_video=True`` also
-    ``"per_video": {vid: (vIoU, tIoU)}``.
+    One-shot form of :class:`HCSTVGEvaluator`; to score many predictions against the same ground
+    truth, build the evaluator once.
     """
-    gt_entries = ground_truth_entries(ground_truth)
-    pairs = match_frames(predictions, gt_entries)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    viou, tiou = pairs.to(dev).metrics(fixed_order=True)  # the same bits on CPU and CUDA
-    out: Dict[str, Any] = summarize(viou, tiou, thresholds)
-    if per_video:
-        out["per_video"] = dict(zip(gt_entries, zip(viou.cpu().tolist(), tiou.cpu().tolist())))
-    return out
+    return HCSTVGEvaluator(ground_truth, thresholds).evaluate(predictions, device, per_video)
+
+
+class HCSTVGEvaluator:
+    """The ground truth indexed once (frame keys, boxes as float64 arrays); :meth:`evaluate` then
+    scores any number of predictions (checkpoint sweeps, per-epoch validation).
+
+    Frames are matched by their keys, as the official script does. Entries the official script
+    could not read score as if absent: a prediction without numeric st_frame/ed_frame or without a
+    bbox object scores 0; a predicted box that is not at least four numbers counts in |S_i| but
+    contributes IoU 0 (a longer one is read by its first four).
+    """
+
+    def __init__(self, ground_truth: Mapping[str, Any], thresholds: Sequence[float] = THRESHOLDS) -> None:
+        self.ground_truth = ground_truth_entries(ground_truth)
+        self.thresholds = tuple(thresholds)
+        keys, values, spans = [], [], []
+        for vid, g in self.ground_truth.items():
+            gb = g.get("bbox") if _is_mapping(g) else None
+            if not (_is_mapping(gb) and _is_number(g.get("st_frame")) and _is_number(g.get("ed_frame"))):
+                raise ValueError(f"ground truth video {vid}: expected st_frame, ed_frame (numbers) and "
+                                 "a bbox object")
+            keys.append(list(gb))
+            values.append(gb.values())
+            spans.append((g["st_frame"], g["ed_frame"]))
+        self._keys = keys
+        self._boxes = _boxes_array(list(itertools.chain.from_iterable(values)), strict=True)
+        self._counts = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+        self._owner = np.repeat(np.arange(len(keys)), self._counts)
+        self._span = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def pairs(self, predictions: Mapping[str, Any]) -> FramePairs:
+        """Pair every ground-truth frame with the prediction's box under the same key.
+
+        One Python loop over videos; the per-frame work runs in C (``map`` over ``dict.get``,
+        ``itertools.compress``, ``numpy.fromiter``), which is what makes this faster than a
+        per-frame Python loop.
+        """
+        v = len(self._keys)
+        pred_span = np.zeros((v, 2), dtype=np.float64)
+        valid = np.zeros(v, dtype=bool)
+        found = []
+        for i, (vid, keys) in enumerate(zip(self.ground_truth, self._keys)):
+            p = predictions.get(vid)
+            pb = p.get("bbox") if _is_mapping(p) else None
+            if _is_mapping(pb) and _is_number(p.get("st_frame")) and _is_number(p.get("ed_frame")):
+                pred_span[i] = (p["st_frame"], p["ed_frame"])
+                valid[i] = True
+                found.append(map(pb.get, keys))  # the predicted box at each GT frame, or None
+            else:
+                found.append(itertools.repeat(None, len(keys)))
+        at = list(itertools.chain.from_iterable(found))
+        hit = np.fromiter(map(operator.is_not, at, itertools.repeat(None)), dtype=bool, count=len(at))
+        pred = _boxes_array(list(itertools.compress(at, hit)), strict=False)
+        owner = self._owner[hit]
+        # boxes stored coordinate-major ([4, n] memory seen as [n, 4]): the fast layout for the IoU
+        gt = np.ascontiguousarray(self._boxes[hit].T).T
+        pred = np.ascontiguousarray(pred.T).T
+        hits = np.bincount(owner, minlength=v).astype(np.int64)
+        return FramePairs(*(torch.from_numpy(x) for x in (gt, pred, owner, hits, pred_span,
+                                                          self._span, valid)))
+
+    def evaluate(self, predictions: Mapping[str, Any], device: Optional[str] = None,
+                 per_video: bool = False) -> Dict[str, Any]:
+        """Metrics dict (module docstring); with ``per_video=True`` also
+        ``"per_video": {vid: (vIoU, tIoU)}``. Bitwise the same numbers on CPU and CUDA."""
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        viou, tiou = self.pairs(predictions).to(dev).metrics(fixed_order=True)
+        out: Dict[str, Any] = summarize(viou, tiou, self.thresholds)
+        if per_video:
+            out["per_video"] = dict(zip(self.ground_truth, zip(viou.tolist(), tiou.tolist())))
+        return out
 
 
 @dataclass
@@ -169,47 +234,9 @@ class FramePairs:
         return _ratios(sums, *rest)
 
 
-def match_frames(predictions: Mapping[str, Any], gt_entries: Mapping[str, Mapping[str, Any]]) -> FramePairs:
-    """Pair the boxes of prediction and ground truth that share a frame key (as the official
-    script does, iterating over the ground-truth frames).
-
-    One Python loop over videos; the per-frame work runs in C (``map`` over dict methods,
-    ``itertools.compress``, ``numpy.fromiter``), which is what makes this faster than a per-frame
-    Python loop.
-    """
-    v = len(gt_entries)
-    gt_span, pred_span = [(0, 0)] * v, [(0, 0)] * v
-    valid, hits = [False] * v, [0] * v
-    gts, preds = [], []
-    for i, (vid, g) in enumerate(gt_entries.items()):
-        gb = g.get("bbox") if _is_mapping(g) else None
-        if not (_is_mapping(gb) and _is_number(g.get("st_frame")) and _is_number(g.get("ed_frame"))):
-            raise ValueError(f"ground truth video {vid}: expected st_frame, ed_frame (numbers) and a "
-                             "bbox object")
-        gt_span[i] = (g["st_frame"], g["ed_frame"])
-        p = predictions.get(vid)
-        pb = p.get("bbox") if _is_mapping(p) else None
-        if not (_is_mapping(pb) and _is_number(p.get("st_frame")) and _is_number(p.get("ed_frame"))):
-            continue
-        pred_span[i] = (p["st_frame"], p["ed_frame"])
-        valid[i] = True
-        at = list(map(pb.get, gb))  # the predicted box at each ground-truth frame, or None
-        hits[i] = len(at) - at.count(None)
-        if hits[i] == len(at):
-            gts.append(gb.values())
-            preds.append(at)
-        elif hits[i]:  # keep the frames whose predicted box is truthy, in both lists alike
-            gts.append(itertools.compress(gb.values(), at))
-            preds.append(filter(None, at))
-    gt_boxes = _boxes_array(list(itertools.chain.from_iterable(gts)), strict=True)
-    pred_boxes = _boxes_array(list(itertools.chain.from_iterable(preds)), strict=False)
-    hits_np = np.asarray(hits, dtype=np.int64)
-    owner = np.repeat(np.arange(v), hits_np)
-    # boxes stored coordinate-major ([4, n] memory seen as [n, 4]): the fast layout for the IoU
-    gt_boxes, pred_boxes = np.ascontiguousarray(gt_boxes.T).T, np.ascontiguousarray(pred_boxes.T).T
-    return FramePairs(*(torch.from_numpy(x) for x in (
-        gt_boxes, pred_boxes, owner, hits_np, np.asarray(pred_span, dtype=np.float64),
-        np.asarray(gt_span, dtype=np.float64), np.asarray(valid, dtype=bool))))
+def match_frames(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any]) -> FramePairs:
+    """:class:`FramePairs` of a submission against a ground truth (see :meth:`HCSTVGEvaluator.pairs`)."""
+    return HCSTVGEvaluator(ground_truth).pairs(predictions)
 
 
 def _boxes_array(boxes: List[Any], strict: bool) -> np.ndarray:
