@@ -246,8 +246,11 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
     track_of = np.full(boxes_all.shape[0], -1, dtype=np.int64)
     cap = max(1, int(keep.sum()))  # every track starts with a detection
     # Track state rows: last box (0:4), per-frame velocity (4:8), last frame (8), last step (9),
-    # detections so far (10), box area (11: predictions move the centre only, the area stays).
-    state = np.zeros((cap, 12))
+    # detections so far (10), box area (11: predictions move the centre only, the area stays),
+    # velocity momentum (12) and position gain (13) for the next match: 0 and 1 for a newborn track
+    # (no history: its 2nd detection sets velocity and box outright), vm and gain afterwards.
+    state = np.zeros((cap, 14))
+    all_matched = True  # every live track matched on the previous step: none can expire now
     vm, gain = p.velocity_momentum, p.position_gain
     track_feat = np.zeros((cap, feats_all.shape[1])) if use_app else None
     live = np.zeros(0, dtype=np.int64)  # ids of live tracks
@@ -261,11 +264,13 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
     for t in range(len(detections)):
         o0, o1 = offs[t], offs[t + 1]
         if o1 == o0:
+            all_matched = False
             continue
         if dropped[t]:
             idx = np.flatnonzero(keep[o0:o1]) + o0
             n = idx.size
             if not n:
+                all_matched = False
                 continue
         else:
             idx = slice(o0, o1)
@@ -273,11 +278,13 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
         f = fids[t]
         boxes = boxes_all[idx]
         matched = 0
+        n_live = 0
         if live.size:
             st = state[live]
-            alive = st[:, 9] >= t - max_gap - 1
-            if not alive.all():
-                live, st = live[alive], st[alive]
+            if not all_matched:
+                alive = st[:, 9] >= t - max_gap - 1
+                if not alive.all():
+                    live, st = live[alive], st[alive]
         if live.size:
             pred = st[:, 0:4] + st[:, 4:8] * (f - st[:, 8:9]) if velocity else st[:, 0:4]
             iou = _iou_with_areas(pred, st[:, 11], boxes, area_all[idx])
@@ -288,8 +295,10 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             else:
                 cost = np.where(iou >= thr, 1.0 - iou, _FORBIDDEN)
             rows, cols = linear_sum_assignment(cost)
+            n_live = live.size
             ok = iou[rows, cols] >= thr
-            rows, cols = rows[ok], cols[ok]
+            if not ok.all():
+                rows, cols = rows[ok], cols[ok]
             matched = cols.size
         assign = np.empty(n, dtype=np.int64)
         if matched:
@@ -298,12 +307,13 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             old = st[rows]
             # the centre's velocity (the size follows the last box)
             vc = ((boxes[cols] - old[:, 0:4]) / (f - old[:, 8:9])) @ _CENTRE
-            mom = np.where(old[:, 10:11] > 1, vm, 0.0)  # first velocity of a track: no history
+            mom = old[:, 12:13]
             state[tr, 4:8] = mom * old[:, 4:8] + (1 - mom) * vc
             state[tr, 10] = old[:, 10] + 1
+            state[tr, 12:14] = (vm, gain)
             if gain < 1.0:  # alpha-beta filter: the state box moves part of the way to the detection
                 xp = pred[rows] if velocity else old[:, 0:4]
-                g = np.where(old[:, 10:11] > 1, gain, 1.0)  # a track's 2nd detection: no estimate yet
+                g = old[:, 13:14]
                 xs = xp + g * (boxes[cols] - xp)
                 state[tr, 0:4] = xs
                 state[tr, 11] = (xs[:, 2] - xs[:, 0]) * (xs[:, 3] - xs[:, 1])
@@ -321,6 +331,7 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             assign[new] = ids
             state[ids, 4:8] = 0.0
             state[ids, 10] = 1
+            state[ids, 12:14] = (0.0, 1.0)
             if use_app:
                 track_feat[ids] = feats_all[idx][new]
             n_tracks += new.size
@@ -334,6 +345,7 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             state[assign, 11] = area_all[idx]
         state[assign, 8:10] = (f, t)
         track_of[idx] = assign
+        all_matched = matched == n_live
     rep.num_tracks = n_tracks
     if not n_tracks:
         return [], rep
