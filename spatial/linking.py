@@ -42,6 +42,7 @@ __all__ = ["LinkParams", "LinkReport", "link_detections", "interpolate_track", "
            "pairwise_iou", "suppress_tubes"]
 
 _FORBIDDEN = 1e6
+_CHUNK = 16  # frames per chunk of the tube-NMS bound
 # Row vector [dx1, dy1, dx2, dy2] @ _CENTRE = the centre's displacement in every coordinate.
 _CENTRE = np.array([[0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5]])
 
@@ -392,12 +393,27 @@ def suppress_tubes(tubes: List[Tube], thr: float) -> Tuple[List[Tube], int]:
             raise ValueError("suppress_tubes: tubes must have a box on every frame of their span")
         span[i] = t.start_frame, t.end_frame
         grid[i, span[i, 0] - lo:span[i, 1] - lo + 1] = t.boxes.detach().cpu().double().numpy()
+    # Per chunk of _CHUNK frames, each tube's bounding rectangle and frame count: a pair can only
+    # have positive IoU on frames of chunks where their rectangles intersect, which bounds vIoU.
+    nc = -(-grid.shape[1] // _CHUNK)
+    pad = np.full((len(tubes), nc * _CHUNK - grid.shape[1], 4), np.nan)
+    chunks = np.concatenate([grid, pad], 1).reshape(len(tubes), nc, _CHUNK, 4)
+    lo_xy = np.fmin.reduce(chunks[..., 0:2], axis=2)  # NaN only where the tube is absent
+    hi_xy = np.fmax.reduce(chunks[..., 2:4], axis=2)
+    count = (~np.isnan(chunks[..., 0])).sum(2)
     kept = [0]
     for i in range(1, len(tubes)):
         k = np.asarray(kept)
         union = np.maximum(span[k, 1], span[i, 1]) - np.minimum(span[k, 0], span[i, 0]) + 1
         inter = np.minimum(span[k, 1], span[i, 1]) - np.maximum(span[k, 0], span[i, 0]) + 1
-        cand = k[inter / union > thr]  # vIoU <= shared frames / union frames
+        keep_k = inter / union > thr  # vIoU <= shared frames / union frames
+        if keep_k.any():
+            k, union = k[keep_k], union[keep_k]
+            meet = ((np.minimum(hi_xy[k], hi_xy[i]) > np.maximum(lo_xy[k], lo_xy[i])).all(-1))
+            bound = (meet * np.minimum(count[k], count[i])).sum(1)
+            cand = k[bound / union > thr]
+        else:
+            cand = k[:0]
         if cand.size:
             a, b = grid[cand], grid[i][None]
             w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
