@@ -116,8 +116,14 @@ def _gather(detections, features, use_app):
         counts[i] = det.boxes.shape[0]
     offsets = np.concatenate([[0], np.cumsum(counts)])
     if t and offsets[-1]:
-        boxes = torch.cat([d.boxes.detach().reshape(-1, 4).cpu() for d in detections]).double().numpy()
-        scores = torch.cat([d.scores.detach().reshape(-1).cpu() for d in detections]).double().numpy()
+        try:  # one concatenation (Detections guarantees [N, 4] boxes and [N] scores)
+            boxes = torch.cat([d.boxes for d in detections])
+            scores = torch.cat([d.scores for d in detections])
+        except RuntimeError:  # frames on different devices
+            boxes = torch.cat([d.boxes.cpu().reshape(-1, 4) for d in detections])
+            scores = torch.cat([d.scores.cpu().reshape(-1) for d in detections])
+        boxes = boxes.detach().cpu().double().numpy()
+        scores = scores.detach().cpu().double().numpy()
     else:
         boxes, scores = np.zeros((0, 4)), np.zeros(0)
     feats = None
@@ -205,7 +211,7 @@ def interpolate_track(frames: np.ndarray, boxes: np.ndarray, scores: np.ndarray
     """Sparse track (``frames int[N]`` strictly increasing, ``boxes float[N, 4]``, ``scores float[N]``)
     -> dense (``int64[F]`` every frame first..last, ``float[F, 4]``, ``float[F]``), linear in between."""
     dense = np.arange(frames[0], frames[-1] + 1, dtype=np.int64)
-    if frames.shape[0] == 1:
+    if frames.shape[0] == dense.shape[0]:  # a box on every frame already (or a single frame)
         return dense, boxes.copy(), scores.copy()
     i = np.clip(np.searchsorted(frames, dense, side="right") - 1, 0, frames.shape[0] - 2)
     a = ((dense - frames[i]) / (frames[i + 1] - frames[i]))
@@ -359,7 +365,7 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
 
 
 def _build_tubes(track, frame, boxes, scores, p: LinkParams, rep: LinkReport) -> List[Tube]:
-    order = np.lexsort((frame, track))  # by track, then frame
+    order = np.argsort(track, kind="stable")  # by track; frames already increase within a track
     track, frame, boxes, scores = track[order], frame[order], boxes[order], scores[order]
     starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]])
     ends = np.r_[starts[1:], track.shape[0]]
