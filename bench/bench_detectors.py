@@ -109,7 +109,7 @@ def main() -> None:
             torch.manual_seed(0)
             det = build_detector(backend, **opts)
         except ImportError as e:
-            print(f"{backend:12s} {model:36s} {dev:7s} skipped: {str(e).split('(')[0][:60]}")
+            print(f"{backend:12s} {model:36s} {dev:7s} skipped: {str(e)[:110]}")
             continue
         spf, n = time_detector(det, frames, dev)
         print(f"{backend:12s} {model:36s} {dev:7s} {det.batch_size:5d} {spf:9.4f} {1 / spf:9.2f} {n:10.1f}")

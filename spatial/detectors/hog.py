@@ -41,6 +41,9 @@ class HOGDetector(PersonDetector):
         self.scale, self.group_threshold = float(scale), float(group_threshold)
         self.margins = (float(margins[0]), float(margins[1]))
         self.nms_iou = float(nms_iou)
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise ImportError(f"the 'hog' detector needs OpenCV 4 (cv2.HOGDescriptor and its people detector); "
+                              f"this OpenCV {cv2.__version__} has none: pip install 'opencv-python-headless<5'")
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 

@@ -104,6 +104,12 @@ def test_hog_upscale_finds_small_people(pedestrian_image):
     assert out.boxes[:, 2].max() <= 80 and out.boxes[:, 3].max() <= 105  # original pixels
 
 
+def test_hog_without_hogdescriptor_says_why(monkeypatch):
+    monkeypatch.delattr(cv2, "HOGDescriptor")  # OpenCV 5 has no HOG people detector
+    with pytest.raises(ImportError, match="opencv-python-headless<5"):
+        build_detector("hog")
+
+
 def test_hog_blank_and_tiny_frames_are_empty():
     det = build_detector("hog")
     out = det(np.zeros((2, 40, 30, 3), np.uint8))
