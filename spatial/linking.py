@@ -312,18 +312,26 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
             tr = live[rows]
             assign[cols] = tr
             old = st[rows]
-            # the centre's velocity (the size follows the last box)
-            vc = ((boxes[cols] - old[:, 0:4]) / (f - old[:, 8:9])) @ _CENTRE
+            z = boxes[cols]
+            upd = np.empty_like(old)  # the matched tracks' new state rows, written at once
+            # the centre's velocity (the size follows the track box), averaged with momentum
+            vc = ((z - old[:, 0:4]) / (f - old[:, 8:9])) @ _CENTRE
             mom = old[:, 12:13]
-            state[tr, 4:8] = mom * old[:, 4:8] + (1 - mom) * vc
-            state[tr, 10] = old[:, 10] + 1
-            state[tr, 12:14] = (vm, gain)
-            if gain < 1.0:  # alpha-beta filter: the state box moves part of the way to the detection
+            upd[:, 4:8] = mom * old[:, 4:8] + (1 - mom) * vc
+            if gain < 1.0:  # alpha-beta filter: the track box moves part of the way to the detection
                 xp = pred[rows] if velocity else old[:, 0:4]
-                g = old[:, 13:14]
-                xs = xp + g * (boxes[cols] - xp)
-                state[tr, 0:4] = xs
-                state[tr, 11] = (xs[:, 2] - xs[:, 0]) * (xs[:, 3] - xs[:, 1])
+                xs = xp + old[:, 13:14] * (z - xp)
+                upd[:, 0:4] = xs
+                upd[:, 11] = (xs[:, 2] - xs[:, 0]) * (xs[:, 3] - xs[:, 1])
+            else:
+                upd[:, 0:4] = z
+                upd[:, 11] = area_all[idx][cols]
+            upd[:, 8] = f
+            upd[:, 9] = t
+            upd[:, 10] = old[:, 10] + 1
+            upd[:, 12] = vm
+            upd[:, 13] = gain
+            state[tr] = upd
             if use_app:
                 m = p.appearance_momentum
                 track_feat[tr] = _normalise(m * track_feat[tr] + (1 - m) * feats_all[idx][cols])
@@ -336,21 +344,18 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
                 new = np.arange(n)
             ids = np.arange(n_tracks, n_tracks + new.size)
             assign[new] = ids
-            state[ids, 4:8] = 0.0
-            state[ids, 10] = 1
-            state[ids, 12:14] = (0.0, 1.0)
+            born = np.zeros((new.size, state.shape[1]))
+            born[:, 0:4] = boxes[new]
+            born[:, 8] = f
+            born[:, 9] = t
+            born[:, 10] = 1
+            born[:, 11] = area_all[idx][new]
+            born[:, 13] = 1.0  # momentum 0, gain 1 for the track's 2nd detection
+            state[ids] = born
             if use_app:
                 track_feat[ids] = feats_all[idx][new]
             n_tracks += new.size
             live = np.concatenate([live, ids])
-        if gain < 1.0:
-            if matched < n:
-                state[ids, 0:4] = boxes[new]
-                state[ids, 11] = area_all[idx][new]
-        else:
-            state[assign, 0:4] = boxes
-            state[assign, 11] = area_all[idx]
-        state[assign, 8:10] = (f, t)
         track_of[idx] = assign
         all_matched = matched == n_live
     rep.num_tracks = n_tracks
