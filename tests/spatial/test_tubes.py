@@ -33,7 +33,7 @@ def synth_video(tmp_path_factory):
 
 
 class NoDetector(HOGDetector):
-    def _detect_batch(self, frames):
+    def _detect_batch(self, frames, *args, **kwargs):
         raise AssertionError("detector ran although the cache holds this setting")
 
 
