@@ -13,7 +13,6 @@ with the ratios to the loop, and checks that every number is identical (|diff| <
 import argparse
 import json
 import pathlib
-import platform
 import random
 import sys
 import time
@@ -27,6 +26,7 @@ from stvg.evaluation import (HCSTVGEvaluator, evaluate, ground_truth_entries, ma
                              pad_entries, summarize, video_metrics)
 from tests.stvg.official_reference import evaluate_ref  # noqa: E402
 from tests.stvg.test_evaluation import perturbed  # noqa: E402
+from machine_info import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def best_of(fn, repeat):
@@ -50,14 +50,7 @@ def traverse(pred, gt):
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return f"CPU {cpu} ({torch.get_num_threads()} threads), GPU {gpu}, torch {torch.__version__}"
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +37,7 @@ from spatial.linking import LinkParams, link_detections  # noqa: E402
 from stvg.config import load_config  # noqa: E402
 from stvg.ops import box_iou  # noqa: E402
 from stvg.structures import Detections  # noqa: E402
+from machine_info import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
 FRAME_SIZE = (640, 480)
@@ -133,12 +133,7 @@ def score(gt: np.ndarray, hyp, name: str):
 
 
 def machine(device: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     text = f"CPU: {cpu} ({os.cpu_count()} logical cores), torch {torch.__version__}"
     if device.startswith("cuda") and torch.cuda.is_available():
         text += f"; GPU: {torch.cuda.get_device_name(0)} (inputs on {device}; linking runs on the CPU)"

@@ -17,7 +17,6 @@ Generation and HOG are CPU work (OpenCV's pip wheel has no CUDA); the machine is
 import argparse
 import os
 import pathlib
-import platform
 import resource
 import sys
 import tempfile
@@ -31,17 +30,11 @@ import torch  # noqa: E402
 
 from stvg.synth import generate  # noqa: E402
 from stvg.synth.detectability import WINDOW_MARGINS, detectability  # noqa: E402
+from machine_info import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA"
     return f"CPU: {cpu} ({os.cpu_count()} logical cores); GPU: {gpu}"
 

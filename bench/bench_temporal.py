@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import platform
 import statistics
 import sys
 import threading
@@ -37,6 +36,7 @@ from temporal.defaults import get_temporal_cfg  # noqa: E402
 from temporal.losses import MMNLoss  # noqa: E402
 from temporal.maps import iou_map  # noqa: E402
 from temporal.model import MMN  # noqa: E402
+from machine_info import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 SETTINGS = {
     "charades": dict(overrides=[], ref_batch=48, ref_step=86.0, ref_infer=0.55),
@@ -52,14 +52,7 @@ SENTS_PER_VIDEO, TOKENS = 3, 12
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{cpu}, {torch.get_num_threads()} torch threads"
 
 
