@@ -29,7 +29,8 @@ sys.path.insert(0, str(REPO / "tools"))
 import torch  # noqa: E402
 
 from stvg.synth import generate  # noqa: E402
-from stvg.synth.detectability import WINDOW_MARGINS, detectability  # noqa: E402
+from spatial.detectability import detectability  # noqa: E402
+from spatial.detectors import build_detector  # noqa: E402
 from machine_info import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
@@ -72,9 +73,10 @@ def main(argv=None) -> int:
             print(f"failures: {rep.failures}")
 
         t0 = time.perf_counter()
-        d = detectability(out, frame_step=args.frame_step, upscale=args.upscale)
-        print(f"\n## HOG detectability (cv2 default people detector, frames x{args.upscale}, windows trimmed by "
-              f"{WINDOW_MARGINS}; {d['frames']} frames, {d['visible']} fully visible people, "
+        hog = build_detector("hog", upscale=args.upscale)
+        d = detectability(out, hog, frame_step=args.frame_step)
+        print(f"\n## HOG detectability (spatial 'hog' backend: cv2 default people detector, frames x{args.upscale}, "
+              f"windows trimmed by {hog.margins}; {d['frames']} frames, {d['visible']} fully visible people, "
               f"{time.perf_counter() - t0:.0f} s)")
         print("| recall@0.5 | recall, upright only | FP/frame | FP/frame touching no person |")
         print("|---|---|---|---|")

@@ -3,10 +3,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
+
+from spatial.detectability import match_frame
+from spatial.detectors import build_detector
+from stvg.ops import box_iou
 
 from stvg.synth import load_synth_config, render_video, sample_video
 from stvg.synth.actions import ACTIONS, motion_direction, person_states, sample_timeline
-from stvg.synth.detectability import box_iou_np, hog_people, match_frame
 from stvg.synth.figure import Pose, draw_primitives, figure_primitives, primitives_box
 from stvg.synth.palette import sample_appearance
 from stvg.video import VideoReader
@@ -54,9 +58,9 @@ def test_hog_finds_a_rendered_person():
                                         arm=(0.06, -0.06), elbow=(0.15, 0.15)), 240.0, 240.0, 125.0)
     draw_primitives(img, prims)
     box = primitives_box(prims)
-    dets = hog_people(img)
+    dets = build_detector("hog")(img[None])[0].boxes.double().numpy()
     assert len(dets) >= 1
-    assert box_iou_np(dets, box[None]).max() >= 0.5
+    assert box_iou(torch.from_numpy(dets), torch.as_tensor(box[None], dtype=torch.float64)).max() >= 0.5
     s = match_frame(dets, box[None], np.array([True]))
     assert s.found == 1 and s.false_positives == 0
 
@@ -64,6 +68,8 @@ def test_hog_finds_a_rendered_person():
 def test_hog_finds_people_in_a_generated_video(tiny_dataset):
     tubes = json.load(open(tiny_dataset / "all_tubes.json"))
     found = visible = 0
+    # the tiny clips are 180 px tall: people of 60-90 px need upscaling to reach HOG's ~96 px
+    hog = build_detector("hog", upscale=1.6)
     for vid, e in tubes.items():
         r = VideoReader(str(tiny_dataset / "videos" / vid))
         idx = list(range(0, e["img_num"], 5))
@@ -71,8 +77,7 @@ def test_hog_finds_people_in_a_generated_video(tiny_dataset):
             pids = [p for p, t in e["people"].items() if str(f + 1) in t["bbox"]]
             boxes = np.array([e["people"][p]["bbox"][str(f + 1)] for p in pids]).reshape(-1, 4)
             fv = np.array([f + 1 in e["people"][p]["fully_visible"] for p in pids], bool)
-            # the tiny clips are 180 px tall: people of 60-90 px need upscaling to reach HOG's ~96 px
-            s = match_frame(hog_people(img, upscale=1.6), boxes, fv)
+            s = match_frame(hog(img[None])[0].boxes.double().numpy(), boxes, fv)
             found, visible = found + s.found, visible + s.visible
     assert visible > 0 and found / visible >= 0.5
 
