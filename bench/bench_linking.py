@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from spatial.linking import link_detections  # noqa: E402
 from stvg.structures import Detections  # noqa: E402
+from machine_info import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def make_scene(frames: int, people: int, seed: int = 0, width: int = 1920, height: int = 1080):
@@ -42,17 +42,6 @@ def make_scene(frames: int, people: int, seed: int = 0, width: int = 1920, heigh
     return out, (width, height)
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=600)
@@ -71,7 +60,7 @@ def main() -> None:
         cpu.append(time.process_time() - c0)
     ms = statistics.median(times) * 1e3
     cpu_ms = statistics.median(cpu) * 1e3
-    print(f"machine: {cpu_name()}; torch threads {torch.get_num_threads()}"
+    print(f"machine: {cpu_model()}; torch threads {torch.get_num_threads()}"
           + (f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print(f"{'input':>22} | {'device':>6} | {'median ms':>9} | {'min ms':>7} | {'CPU ms':>6} | tubes | target")
     print(f"{f'{a.frames} fr x {a.dets} det':>22} | {a.device:>6} | {ms:9.1f} | {min(times) * 1e3:7.1f} | {cpu_ms:6.1f} | "
