@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stvg.evaluation import (evaluate, ground_truth_entries, match_frames, pad_entries, summarize,
+from stvg.evaluation import (HCSTVGEvaluator, evaluate, ground_truth_entries, match_frames, pad_entries, summarize,
                              video_metrics)
 from tests.stvg.official_reference import evaluate_ref
 
@@ -113,9 +113,11 @@ def test_real_sample_with_perturbed_predictions(shared_data):
     ann = json.loads((shared_data / "hcstvg" / "test_sample.json").read_text())
     gt = ground_truth_entries(ann)
     assert len(gt) == 373
+    indexed = HCSTVGEvaluator(ann)  # ground truth indexed once, reused
     for seed in range(3):
         pred = perturbed(gt, seed)
         assert_same(evaluate(pred, ann), evaluate_ref(pred, gt))  # annotation file as GT
+        assert indexed.evaluate(pred) == evaluate(pred, ann)
     assert_same(evaluate(gt, ann), {"m_tIoU": 1, "m_vIoU": 1, "vIoU@0.3": 1, "vIoU@0.5": 1, "num_videos": 373})
 
 
