@@ -42,7 +42,7 @@ class PaddedTubes:
     """Per-frame boxes of V videos on a common frame grid.
 
     ``boxes float64[V, F, 4]`` (x1, y1, x2, y2), ``mask bool[V, F]`` (a box exists at that frame),
-    ``span int64[V, 2]`` (st_frame, ed_frame inclusive, in the same frame numbering as the grid),
+    ``span float64[V, 2]`` (st_frame, ed_frame inclusive, in the same frame numbering as the grid),
     ``valid bool[V]`` (the video has an entry at all). Grid position f of video v is frame
     ``base[v] + f`` (``base int64[V]``), the same for predictions and ground truth.
     """
@@ -277,27 +277,31 @@ def pad_entries(entries: Sequence[Optional[Mapping[str, Any]]], base: Optional[t
     With ``base=None`` (ground truth) each video's grid starts at its first boxed frame and the grid
     width is the longest tube. With a given ``base`` and ``width`` (predictions), boxes outside the
     grid are dropped: they cannot meet a ground-truth box, and only ``span`` enters ``|S_u|``.
+    Frame keys are read as integers (a key that is not one is dropped); a box that is not at least
+    four numbers is kept as NaN, so it counts in |S_i| but scores IoU 0, as in :func:`evaluate`.
     """
     v = len(entries)
-    spans = np.zeros((v, 2), dtype=np.int64)
+    spans = np.zeros((v, 2), dtype=np.float64)
     valid = np.zeros(v, dtype=bool)
     counts = np.zeros(v, dtype=np.int64)
     keys: List[Any] = []
     vals: List[Any] = []
     for i, e in enumerate(entries):
-        if not isinstance(e, Mapping):
+        if not _is_mapping(e):
             continue
         st, ed, bb = e.get("st_frame"), e.get("ed_frame"), e.get("bbox")
         if not (_is_number(st) and _is_number(ed)):
             continue
         spans[i] = (st, ed)
         valid[i] = True
-        if isinstance(bb, Mapping) and bb:
+        if _is_mapping(bb) and bb:
             keys.append(bb.keys())
             vals.append(bb.values())
             counts[i] = len(bb)
-    frames, boxes, counts = _flatten(keys, vals, counts, valid)
-    owner = np.repeat(np.arange(v), counts)
+    frames, ok = _frame_numbers(list(itertools.chain.from_iterable(keys)))
+    boxes = _boxes_array(list(itertools.chain.from_iterable(vals)), strict=False)[ok]
+    owner = np.repeat(np.arange(v), counts)[ok]
+    frames = frames[ok]
     if base is None:
         base_np = np.full(v, np.iinfo(np.int64).max, dtype=np.int64)
         np.minimum.at(base_np, owner, frames)
@@ -317,6 +321,22 @@ def pad_entries(entries: Sequence[Optional[Mapping[str, Any]]], base: Optional[t
                        torch.from_numpy(valid), torch.from_numpy(base_np))
 
 
+def _frame_numbers(keys: List[Any]) -> Tuple[np.ndarray, np.ndarray]:
+    """``(int64[n] frame numbers, bool[n] readable)`` of frame keys; fast path when all are integers."""
+    n = len(keys)
+    try:
+        return np.fromiter(map(int, keys), dtype=np.int64, count=n), np.ones(n, dtype=bool)
+    except (TypeError, ValueError):
+        pass
+    frames, ok = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    for j, k in enumerate(keys):
+        try:
+            frames[j], ok[j] = int(k), True
+        except (TypeError, ValueError):
+            pass
+    return frames, ok
+
+
 def _is_number(x: Any) -> bool:
     t = type(x)
     return t is int or t is float or (t is not bool and isinstance(x, (int, float, np.integer, np.floating)))
@@ -324,43 +344,3 @@ def _is_number(x: Any) -> bool:
 
 def _is_mapping(x: Any) -> bool:
     return type(x) is dict or isinstance(x, Mapping)
-
-
-def _flatten(keys, vals, counts, valid) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frame numbers ``int64[n]`` and boxes ``float64[n, 4]`` of all entries, fast path first."""
-    n = int(counts.sum())
-    try:
-        frames = np.fromiter(map(int, itertools.chain.from_iterable(keys)), dtype=np.int64, count=n)
-        box_list = list(itertools.chain.from_iterable(vals))
-        lens = np.fromiter(map(len, box_list), dtype=np.int64, count=n)
-        if (lens != 4).any():
-            raise ValueError
-        boxes = np.fromiter(itertools.chain.from_iterable(box_list), dtype=np.float64,
-                            count=4 * n).reshape(n, 4)
-        return frames, boxes, counts
-    except (TypeError, ValueError):
-        return _flatten_lenient(keys, vals, counts)
-
-
-def _flatten_lenient(keys, vals, counts) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Slow path for malformed predictions: drop keys that are not integers and boxes that are
-    not four numbers, entry by entry."""
-    frames, boxes = [], []
-    new_counts = counts.copy()
-    nz = np.flatnonzero(counts)
-    for i, ks, vs in zip(nz, keys, vals):
-        kept = 0
-        for k, b in zip(ks, vs):
-            try:
-                f = int(k)
-                box = [float(c) for c in b]
-            except (TypeError, ValueError):
-                continue
-            if len(box) != 4:
-                continue
-            frames.append(f)
-            boxes.append(box)
-            kept += 1
-        new_counts[i] = kept
-    return (np.asarray(frames, dtype=np.int64), np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-            new_counts)

@@ -63,7 +63,13 @@ def assert_same(a, b):
 @given(dataset())
 def test_matches_official_definition(data):
     pred, gt = data
-    assert_same(evaluate(pred, gt), evaluate_ref(pred, gt))
+    ref = evaluate_ref(pred, gt)
+    assert_same(evaluate(pred, gt), ref)
+    # the two tensor entry points give the same numbers
+    g = pad_entries([gt[v] for v in gt], None)
+    p = pad_entries([pred.get(v) for v in gt], g.base, width=g.boxes.shape[1])
+    assert_same(summarize(*video_metrics(p, g)), ref)
+    assert_same(summarize(*match_frames(pred, gt).metrics()), ref)
 
 
 def test_edge_cases_by_hand():
@@ -88,6 +94,10 @@ def test_lenient_scoring_of_malformed_entries():
     pred = {"a": {"st_frame": 1, "ed_frame": 2, "bbox": {"1": [0, 0, 10, 10], "x": [0, 0, 1, 1],
                                                          "2": [0, 0, 10]}}}
     assert evaluate(pred, gt)["m_vIoU"] == 0.5
+    assert evaluate(pred, gt)["m_tIoU"] == 1.0  # frame 2 is present: counts in |S_i|, scores 0
+    g = pad_entries([gt["a"]], None)
+    p = pad_entries([pred["a"]], g.base, width=g.boxes.shape[1])
+    assert [x.item() for x in video_metrics(p, g)] == [0.5, 1.0]
     assert evaluate({"a": {"bbox": {}}}, gt)["m_vIoU"] == 0.0
 
 
