@@ -10,14 +10,13 @@ annotation list; 0 outside the valid mask). The resolved config is written next 
 """
 import argparse
 import json
-import logging
-import os
 import sys
 
 from stvg.config import ConfigError
 from temporal.checkpoint_import import CheckpointMismatchError
 from temporal.defaults import get_temporal_cfg
 from temporal.engine import test_checkpoint
+from temporal.engine.distributed import setup_cli_logging
 
 
 def main(argv=None) -> int:
@@ -30,10 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("overrides", nargs="*", help="KEY VALUE pairs")
     args = ap.parse_args(argv)
-    rank0 = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 logs progress
-    logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # tokenizing in forked loader workers
+    setup_cli_logging()
     try:
         cfg = get_temporal_cfg(args.config, args.overrides)
         metrics = test_checkpoint(cfg, args.weights, args.out, args.dump_scores,

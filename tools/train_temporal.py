@@ -10,13 +10,12 @@ last.pth (every epoch), best.pth, history.json, train.log. --resume continues fr
 """
 import argparse
 import json
-import logging
-import os
 import sys
 
 from stvg.config import ConfigError
 from temporal.defaults import get_temporal_cfg
 from temporal.engine import train
+from temporal.engine.distributed import setup_cli_logging
 
 
 def main(argv=None) -> int:
@@ -28,10 +27,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("overrides", nargs="*", help="KEY VALUE pairs, e.g. SOLVER.LR 1e-4")
     args = ap.parse_args(argv)
-    rank0 = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 logs progress
-    logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # tokenizing in forked loader workers
+    rank0 = setup_cli_logging()
     overrides = list(args.overrides) + (["DATASET.SKIP_MISSING", "True"] if args.skip_missing else [])
     try:
         cfg = get_temporal_cfg(args.config, overrides)

@@ -65,3 +65,16 @@ def init_distributed(device_spec: str = "auto") -> DistContext:
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return ctx
+
+
+def setup_cli_logging() -> bool:
+    """Logging for the temporal tools: INFO on rank 0 (the only process under torchrun that
+    reports progress), WARNING elsewhere; tokenizers stay single-threaded in forked loader
+    workers. Returns whether this process is rank 0."""
+    import logging
+
+    rank0 = os.environ.get("RANK", "0") == "0"
+    logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return rank0
