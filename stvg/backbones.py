@@ -99,24 +99,13 @@ def weights_label(name: str, weights: Optional[str]) -> str:
 
 
 def _load_local(model: nn.Module, path: str, name: str) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("model", "state_dict"):
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict for {name}, got {type(state).__name__}")
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as e:  # same key, other shape
-        raise ValueError(f"{path}: does not match torchvision {name}: {str(e).splitlines()[-1].strip()}"
-                         ) from None
+    """A local state-dict file into the full torchvision model (its classifier may be absent: it is
+    dropped anyway); strict otherwise (:func:`stvg.checkpoint.load_state_dict`)."""
+    from .checkpoint import load_state_dict, read_checkpoint, state_dict_of
+
     head = _HEADS[name] + "."
-    missing = [k for k in result.missing_keys if not k.startswith(head)]  # the head is dropped anyway
-    if missing or result.unexpected_keys:
-        raise ValueError(f"{path}: does not match torchvision {name}: "
-                         f"{len(missing)} missing keys {missing[:5]}, "
-                         f"{len(result.unexpected_keys)} unexpected keys {result.unexpected_keys[:5]}")
+    load_state_dict(model, state_dict_of(read_checkpoint(path, require=(), what=f"{name} weights"), path),
+                    source=f"{path} (torchvision {name})", ignore_missing=(head,))
 
 
 class Backbone(nn.Module):

@@ -17,22 +17,24 @@ reference                                  ours (:class:`temporal.model.MMN`)
 ``text_encoder.fc_out2.*`` (contrastive)   ``text_encoder.head_con.*``
 =========================================  =========================================
 
-Loading is strict: missing keys, unexpected keys and shape mismatches are all reported, and any of
-them raises :class:`CheckpointMismatchError` naming the config keys that most likely differ.
-Checkpoint keys that land on a non-persistent buffer of ours (e.g. DistilBERT's
-``embeddings.position_ids`` saved by older transformers) are ignored and reported.
+Loading is strict (:func:`stvg.checkpoint.load_state_dict`): missing keys, unexpected keys and
+shape mismatches are all reported, and any of them raises
+:class:`stvg.checkpoint.CheckpointMismatchError`; :func:`mmn_config_hint` names the config keys
+that most likely differ. Checkpoint keys that land on a non-persistent buffer of ours (e.g.
+DistilBERT's ``embeddings.position_ids`` saved by older transformers) are ignored and reported.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Tuple
 
 import torch
 from torch import nn
 
+from stvg.checkpoint import CheckpointMismatchError, LoadReport, load_state_dict, read_checkpoint, state_dict_of
+
 __all__ = ["REFERENCE_KEY_RULES", "CheckpointMismatchError", "LoadReport", "convert_reference_state_dict",
-           "load_state_dict_strict", "read_reference_checkpoint", "build_model_from_reference",
+           "mmn_config_hint", "read_reference_checkpoint", "build_model_from_reference",
            "convert_reference_checkpoint", "OFFLINE_TEXT_OVERRIDES"]
 
 REFERENCE_KEY_RULES: List[Tuple[str, str]] = [
@@ -60,37 +62,8 @@ _CONFIG_HINTS = [
 OFFLINE_TEXT_OVERRIDES = ["MODEL.TEXT_ENCODER_PRETRAINED", "False", "MODEL.TEXT_ENCODER_ARCH", "distilbert"]
 
 
-class CheckpointMismatchError(RuntimeError):
-    """The checkpoint does not fit the model built from the config."""
-
-
-@dataclass
-class LoadReport:
-    missing: List[str] = field(default_factory=list)
-    unexpected: List[str] = field(default_factory=list)
-    mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
-    ignored: List[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def summary(self, limit: int = 10) -> str:
-        lines = []
-        for title, items in (("missing", self.missing), ("unexpected", self.unexpected)):
-            if items:
-                shown = ", ".join(items[:limit]) + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
-                lines.append(f"{len(items)} {title} key(s): {shown}{_hint(items)}")
-        for key, got, want in self.mismatched[:limit]:
-            lines.append(f"shape mismatch {key}: checkpoint {list(got)} vs model {list(want)}{_hint([key])}")
-        if len(self.mismatched) > limit:
-            lines.append(f"... {len(self.mismatched) - limit} more shape mismatches")
-        if self.ignored:
-            lines.append(f"{len(self.ignored)} ignored key(s) (non-persistent buffers): {', '.join(self.ignored)}")
-        return "\n".join(lines) if lines else "all keys matched"
-
-
-def _hint(keys) -> str:
+def mmn_config_hint(keys) -> str:
+    """Which MMN config keys most likely shape ``keys`` (for :func:`stvg.checkpoint.load_state_dict`)."""
     hints = []
     for key in keys:
         for prefix, hint in _CONFIG_HINTS:
@@ -116,43 +89,9 @@ def convert_reference_state_dict(ref_sd: Mapping[str, torch.Tensor]) -> Tuple[Di
     return out, unknown
 
 
-def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> LoadReport:
-    """Load ``state_dict`` into ``model``; raise :class:`CheckpointMismatchError` (with the full
-    report) on any missing / unexpected key or shape mismatch. Returns the report."""
-    own = model.state_dict()
-    persistent = set(own)
-    buffers = {n for n, _ in model.named_buffers()} - persistent
-    report = LoadReport()
-    clean: Dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        if key in own:
-            if tuple(value.shape) != tuple(own[key].shape):
-                report.mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
-            else:
-                clean[key] = value
-        elif key in buffers:
-            report.ignored.append(key)
-        else:
-            report.unexpected.append(key)
-    report.missing = [k for k in own if k not in state_dict]
-    if not report.ok:
-        raise CheckpointMismatchError(f"{source} does not fit the model built from the config:\n{report.summary()}")
-    model.load_state_dict(clean, strict=True)
-    return report
-
-
 def read_reference_checkpoint(path: str) -> Dict[str, torch.Tensor]:
     """The reference state_dict from a torch file ``{"model": state_dict}`` (a bare state_dict is accepted)."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # pickle / zip errors: name the file
-        raise CheckpointMismatchError(f"{path}: not a readable torch checkpoint: {e}") from e
-    sd = data.get("model", data) if isinstance(data, Mapping) else None
-    if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise CheckpointMismatchError(f"{path}: expected {{'model': state_dict}} of tensors")
-    return dict(sd)
+    return state_dict_of(read_checkpoint(path, require=(), what="reference MMN checkpoint"), path, ("model",))
 
 
 def build_model_from_reference(path: str, model_cfg):
@@ -169,7 +108,7 @@ def build_model_from_reference(path: str, model_cfg):
     if unknown:
         raise CheckpointMismatchError(f"{path}: {len(unknown)} key(s) not in the reference MMN layout: "
                                       f"{', '.join(unknown[:10])}")
-    report = load_state_dict_strict(model, sd, source=path)
+    report = load_state_dict(model, sd, source=path, hint=mmn_config_hint)
     return model, report
 
 

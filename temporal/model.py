@@ -62,7 +62,7 @@ class MMN(nn.Module):
         self.register_buffer("mask", mask, persistent=False)
         self.featpool = FeaturePool(int(model_cfg.FEAT_DIM), int(model_cfg.HIDDEN), int(model_cfg.NUM_PRE_CLIPS),
                                     self.num_clips, int(model_cfg.POOL_KERNEL))
-        bands = int(model_cfg.get("PROPOSAL_CONV_BANDS", 2))
+        bands = int(model_cfg.PROPOSAL_CONV_BANDS)
         self.proposal_conv = ProposalConv(int(model_cfg.HIDDEN), int(model_cfg.JOINT_DIM), int(model_cfg.CONV_KERNEL),
                                           int(model_cfg.CONV_LAYERS), mask, dense=bands <= 0, num_bands=max(1, bands))
         self.text_encoder = TextEncoder(model_cfg, text_backbone)

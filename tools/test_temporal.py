@@ -13,10 +13,9 @@ import json
 import sys
 
 from stvg.config import ConfigError
-from temporal.checkpoint_import import CheckpointMismatchError
 from temporal.defaults import get_temporal_cfg
-from temporal.engine import test_checkpoint
-from temporal.engine.distributed import setup_cli_logging
+from temporal.engine import evaluate_checkpoint
+from stvg.engine import setup_cli_logging
 
 
 def main(argv=None) -> int:
@@ -32,10 +31,10 @@ def main(argv=None) -> int:
     setup_cli_logging()
     try:
         cfg = get_temporal_cfg(args.config, args.overrides)
-        metrics = test_checkpoint(cfg, args.weights, args.out, args.dump_scores,
+        metrics = evaluate_checkpoint(cfg, args.weights, args.out, args.dump_scores,
                                   skip_missing=True if args.skip_missing else None,
                                   progress=not args.no_progress)
-    except (ConfigError, OSError, ValueError, CheckpointMismatchError) as e:
+    except (ConfigError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(metrics, indent=1))

@@ -15,7 +15,7 @@ import sys
 from stvg.config import ConfigError
 from temporal.defaults import get_temporal_cfg
 from temporal.engine import train
-from temporal.engine.distributed import setup_cli_logging
+from stvg.engine import setup_cli_logging
 
 
 def main(argv=None) -> int:

@@ -16,14 +16,7 @@ import torch
 
 from stvg.structures import Detections
 
-__all__ = ["PersonDetector", "finalize_frame", "check_frames", "resolve_device"]
-
-
-def resolve_device(device: Optional[str]) -> torch.device:
-    """``None``/"auto" -> CUDA when available, else CPU; anything else as given."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+__all__ = ["PersonDetector", "finalize_frame", "check_frames"]
 
 
 def check_frames(frames: Any) -> np.ndarray:

@@ -18,7 +18,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .base import PersonDetector, resolve_device
+from stvg.engine import resolve_device
+
+from .base import PersonDetector
 
 __all__ = ["Detectron2Detector", "INSTALL_HINT"]
 

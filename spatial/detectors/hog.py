@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torchvision.ops import nms
 
+from stvg.engine import resolve_device
+
 from .base import PersonDetector
 
 __all__ = ["HOGDetector", "WINDOW"]
@@ -32,6 +34,7 @@ class HOGDetector(PersonDetector):
                  group_threshold: float = 2.0, margins: Sequence[float] = (0.25, 0.125),
                  nms_iou: float = 0.0, device: Any = None) -> None:
         super().__init__(score_threshold, top_k, batch_size)
+        resolve_device(device)  # HOG runs on the CPU; a bad or unavailable device is still an error
         if upscale <= 0 or scale <= 1.0 or win_stride < 1:
             raise ValueError(f"hog: need upscale > 0, scale > 1, win_stride >= 1 "
                              f"(got {upscale}, {scale}, {win_stride})")

@@ -17,7 +17,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .base import PersonDetector, resolve_device
+from stvg.checkpoint import load_state_dict, read_checkpoint, state_dict_of
+from stvg.engine import resolve_device
+
+from .base import PersonDetector
 
 __all__ = ["TorchvisionDetector", "MODELS", "COCO_PERSON"]
 
@@ -29,30 +32,6 @@ MODELS = (
     "retinanet_resnet50_fpn_v2",
     "fcos_resnet50_fpn",
 )
-
-
-def load_state_dict_file(model: torch.nn.Module, path: str) -> None:
-    """Load a local checkpoint strictly, naming missing / unexpected keys when they differ."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise ValueError(f"{path}: cannot read detector weights ({type(e).__name__}: {e})") from None
-    if isinstance(state, dict):
-        for key in ("model", "state_dict"):
-            if key in state and isinstance(state[key], dict):
-                state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state_dict, got {type(state).__name__}")
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the model: {len(missing)} missing keys "
-                         f"{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}")
-    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
-    if bad:
-        raise ValueError(f"{path}: shape mismatch for {bad[:5]}")
-    model.load_state_dict(state, strict=True)
 
 
 class TorchvisionDetector(PersonDetector):
@@ -80,7 +59,8 @@ class TorchvisionDetector(PersonDetector):
         if weights is None or (isinstance(weights, str) and os.path.isfile(weights)):
             net = builder(weights=None, weights_backbone=None, num_classes=91, **kw)
             if weights is not None:
-                load_state_dict_file(net, weights)
+                load_state_dict(net, state_dict_of(read_checkpoint(weights, require=(), what="detector weights"), weights),
+                                source=f"{weights} ({model})")
         elif isinstance(weights, str) and (weights.endswith((".pth", ".pt")) or os.sep in weights):
             raise FileNotFoundError(f"torchvision detector: weights file not found: {weights}")
         else:

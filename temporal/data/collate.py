@@ -6,6 +6,8 @@ from typing import Any, List, Sequence
 
 import torch
 
+from stvg.text import tokenize
+
 from ..maps import iou_map
 from .dataset import VideoSample
 
@@ -62,8 +64,8 @@ class MomentCollator:
 
     def __call__(self, samples: Sequence[VideoSample]) -> MomentBatch:
         sentences = [s for v in samples for s in v.sentences]
-        kw = dict(truncation=True, max_length=self.max_len) if self.max_len > 0 else {}
-        tok = self.tokenizer(sentences, padding=True, return_tensors="pt", **kw)
+        input_ids, attention_mask = tokenize(self.tokenizer, sentences, self.max_len,
+                                             source=",".join(v.video_id for v in samples))
         segs = torch.cat([v.segments for v in samples])
         sent_video = torch.cat([torch.full((len(v.sentences),), b, dtype=torch.long)
                                 for b, v in enumerate(samples)])
@@ -71,8 +73,8 @@ class MomentCollator:
                                for v in samples for seg in v.segments])
         return MomentBatch(
             feats=torch.stack([v.feats for v in samples]),
-            input_ids=tok["input_ids"].long(),
-            attention_mask=tok["attention_mask"].long(),
+            input_ids=input_ids,
+            attention_mask=attention_mask,
             sent_video=sent_video,
             iou_targets=targets,
             gt_segments=segs,

@@ -1,9 +1,8 @@
-"""Training and testing engine of the temporal stage (MMN)."""
-from .checkpoint import CheckpointConfigError
-from .distributed import DistContext, init_distributed, resolve_device
+"""Training and testing engine of the temporal stage (MMN), on top of :mod:`stvg.engine`."""
+from stvg.engine import CheckpointConfigError
+
 from .inference import run_inference
-from .tester import test_checkpoint
+from .tester import evaluate_checkpoint
 from .trainer import selection_score, train
 
-__all__ = ["train", "test_checkpoint", "run_inference", "selection_score", "CheckpointConfigError",
-           "DistContext", "init_distributed", "resolve_device"]
+__all__ = ["train", "evaluate_checkpoint", "run_inference", "selection_score", "CheckpointConfigError"]

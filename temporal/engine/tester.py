@@ -9,33 +9,35 @@ import torch
 
 from stvg.io import atomic_torch_save, atomic_write_json
 
-from ..checkpoint_import import load_state_dict_strict
+from stvg.checkpoint import load_state_dict, read_checkpoint
+from stvg.engine import resolve_device
+
+from ..checkpoint_import import mmn_config_hint
 from .build import build_dataset, build_model, build_test_loader
-from .checkpoint import check_model_config, read_checkpoint
-from .distributed import resolve_device
+from .checkpoint import check_model_config
 from .inference import run_inference
 
-__all__ = ["test_checkpoint"]
+__all__ = ["evaluate_checkpoint"]
 
 log = logging.getLogger(__name__)
 
 
-def test_checkpoint(cfg, weights: str, out: Optional[str] = None, dump_scores: Optional[str] = None,
+def evaluate_checkpoint(cfg, weights: str, out: Optional[str] = None, dump_scores: Optional[str] = None,
                     skip_missing: Optional[bool] = None, progress: bool = True) -> Dict[str, float]:
     """Evaluate ``weights`` on ``DATASET.TEST_ANN``.
 
     Writes the resolved config next to the outputs (``<out or dump>.config.yaml``, else
     ``OUTPUT_DIR/test_config.yaml``), the metrics JSON to ``out`` and the score dump (dict
     ``"<video_id>/<k>" -> FloatTensor[N, N]``) to ``dump_scores``, all atomically.
-    Raises :class:`~temporal.engine.checkpoint.CheckpointConfigError` when the checkpoint was trained
-    with another model config, and ``CheckpointMismatchError`` on missing/unexpected keys.
+    Raises :class:`stvg.engine.CheckpointConfigError` when the checkpoint was trained
+    with another model config, and ``stvg.checkpoint.CheckpointMismatchError`` on missing/unexpected keys.
     """
     ckpt = read_checkpoint(weights)
     check_model_config(ckpt, cfg, weights)
     device = resolve_device(cfg.DEVICE)
     model, tokenizer = build_model(cfg)
-    report = load_state_dict_strict(model, ckpt["model"], weights)
-    log.info("loaded %s: %s", weights, report.summary() if hasattr(report, "summary") else report)
+    report = load_state_dict(model, ckpt["model"], weights, hint=mmn_config_hint)
+    log.info("loaded %s: %s", weights, report.summary())
     model.to(device)
     dataset = build_dataset(cfg, "test", skip_missing)
     loader = build_test_loader(cfg, dataset, tokenizer, pin_memory=device.type == "cuda")

@@ -3,45 +3,39 @@ encoder frozen for epochs <= FREEZE_BERT, AMP on CUDA, evaluation and an atomic 
 epoch, exact ``--resume``, DistributedDataParallel under torchrun.
 
 Outputs in ``OUTPUT_DIR``: ``config.yaml`` (resolved config), ``last.pth`` (after every epoch),
-``best.pth`` (best mean of the evaluation metrics), ``history.json`` (losses, LRs and metrics per
-epoch), ``train.log``.
+``best.pth`` (model only, best mean of the evaluation metrics), ``history.json`` (losses, LRs and
+metrics per epoch), ``train.log``; see :class:`stvg.engine.RunCheckpoints` for what each holds.
 
 Resume: ``last.pth`` holds model, optimizer, scheduler, AMP scaler, the RNG states (python, numpy,
 torch, CUDA) and the epoch; the shuffling order depends only on (SOLVER.SEED, epoch). Training
 resumes at the next epoch, and on CPU with a fixed seed ends with the same weights as an
-uninterrupted run.
+uninterrupted run. Device, torchrun, seeding, checkpoints and logging come from :mod:`stvg.engine`.
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-import random
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
+from stvg.checkpoint import project_version
+from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, progress_bar,
+                         restore_rng, seed_everything)
 from stvg.io import atomic_write_json
 
 from ..losses import MMNLoss
 from .build import (build_dataset, build_model, build_optimizer, build_scheduler, build_test_loader,
                     build_train_loader, text_backbone_params)
-from .checkpoint import capture_rng, check_resume_config, read_checkpoint, restore_rng, save_checkpoint
-from .distributed import DistContext, init_distributed
+from ..model import MMN
+from .checkpoint import LEAVES, RESUME_FREE
 from .inference import run_inference
 
-__all__ = ["train", "selection_score", "seed_everything"]
+__all__ = ["train", "selection_score"]
 
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def selection_score(metrics: Dict[str, float]) -> float:
@@ -49,38 +43,28 @@ def selection_score(metrics: Dict[str, float]) -> float:
     return float(sum(metrics.values()) / len(metrics)) if metrics else -math.inf
 
 
-def _add_file_log(out_dir: str) -> logging.Handler:
-    handler = logging.FileHandler(os.path.join(out_dir, "train.log"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("temporal").addHandler(handler)
-    return handler
-
-
 def train(cfg, resume: bool = False, progress: bool = True, return_model: bool = False):
     """Train MMN as configured by ``cfg`` (a frozen temporal config). Returns a summary dict
     ``{"output_dir", "epochs", "last_metrics", "best_metrics", "best_epoch"}``, and with
     ``return_model`` the pair ``(summary, trained model)`` (in every process under torchrun)."""
     out_dir = cfg.OUTPUT_DIR
-    if not resume and os.path.exists(os.path.join(out_dir, "last.pth")):
-        raise FileExistsError(f"{out_dir} already holds a run (last.pth): pass --resume to continue it, or "
-                              f"choose another OUTPUT_DIR")
+    ckpts = RunCheckpoints(out_dir, RESUME_FREE, LEAVES)
+    if not resume:
+        ckpts.check_fresh()
     ctx = init_distributed(cfg.DEVICE)
-    handler = None
     try:
         if ctx.is_main:
             os.makedirs(out_dir, exist_ok=True)
             cfg.dump(os.path.join(out_dir, "config.yaml"))
-            handler = _add_file_log(out_dir)
-        summary, model = _train(cfg, ctx, resume, progress and ctx.is_main)
+        with file_log(os.path.join(out_dir, "train.log") if ctx.is_main else None):
+            summary, model = _train(cfg, ctx, ckpts, resume, progress and ctx.is_main)
         return (summary, model) if return_model else summary
     finally:
-        if handler is not None:
-            logging.getLogger("temporal").removeHandler(handler)
-            handler.close()
         ctx.close()
 
 
-def _train(cfg, ctx: DistContext, resume: bool, progress: bool) -> Dict[str, Any]:
+def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool,
+           progress: bool) -> Tuple[Dict[str, Any], MMN]:
     s = cfg.SOLVER
     device = ctx.device
     seed_everything(int(s.SEED))
@@ -99,13 +83,10 @@ def _train(cfg, ctx: DistContext, resume: bool, progress: bool) -> Dict[str, Any
     loss_fn = MMNLoss(cfg.LOSS, model.mask)
     text_params = text_backbone_params(model)
     epochs = int(s.EPOCHS)
-    last_path = os.path.join(cfg.OUTPUT_DIR, "last.pth")
-    best_path = os.path.join(cfg.OUTPUT_DIR, "best.pth")
 
     start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
     if resume:
-        ckpt = read_checkpoint(last_path)
-        check_resume_config(ckpt, cfg, last_path)
+        ckpt = ckpts.load_last(cfg.to_dict())
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -113,7 +94,7 @@ def _train(cfg, ctx: DistContext, resume: bool, progress: bool) -> Dict[str, Any
             scaler.load_state_dict(ckpt["scaler"])
         restore_rng(ckpt["rng"])
         start, history, best = int(ckpt["epoch"]) + 1, list(ckpt["history"]), dict(ckpt["best"])
-        log.info("resuming %s after epoch %d", last_path, start - 1)
+        log.info("resuming %s after epoch %d", ckpts.last, start - 1)
 
     net = model
     if ctx.distributed:
@@ -124,8 +105,7 @@ def _train(cfg, ctx: DistContext, resume: bool, progress: bool) -> Dict[str, Any
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
                   find_unused_parameters=True)
 
-    bar = tqdm(total=max(0, epochs - start + 1) * len(loader), disable=not progress, dynamic_ncols=True,
-               unit="it")
+    bar = progress_bar(max(0, epochs - start + 1) * len(loader), enabled=progress)
     for epoch in range(start, epochs + 1):
         sampler.set_epoch(epoch)
         frozen = epoch <= int(s.FREEZE_BERT)
@@ -172,12 +152,10 @@ def _train(cfg, ctx: DistContext, resume: bool, progress: bool) -> Dict[str, Any
             improved = score > best["score"]
             if improved:
                 best = {"epoch": epoch, "score": score, "metrics": metrics}
-            state = {"model": model.state_dict(), "config": cfg.to_dict(), "epoch": epoch,
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            state = {"model": model.state_dict(), "config": cfg.to_dict(), "version": project_version(),
+                     "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "scaler": scaler.state_dict(), "rng": capture_rng(), "best": best, "history": history}
-            save_checkpoint(last_path, state)
-            if improved:
-                save_checkpoint(best_path, state)
+            ckpts.save(state, improved, metrics)
             atomic_write_json(os.path.join(cfg.OUTPUT_DIR, "history.json"), history, indent=1)
             msg = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("loss"))
             if metrics:

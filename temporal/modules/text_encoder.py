@@ -1,4 +1,8 @@
-"""Sentence encoder: any transformers encoder, mean-pooled, LayerNorm, two linear heads (MMN step 4)."""
+"""MMN's own sentence head (step 4): LayerNorm + two linear heads over the shared pooled encoder.
+
+The transformers encoder, its tokenizer and masked mean pooling live in :mod:`stvg.text`; this module
+only maps the temporal config's ``MODEL`` keys onto them and adds what is MMN's.
+"""
 from __future__ import annotations
 
 from typing import Mapping, Optional, Tuple
@@ -6,9 +10,13 @@ from typing import Mapping, Optional, Tuple
 import torch
 from torch import nn
 
+from stvg import text
+
+__all__ = ["TextEncoder", "build_text_backbone", "build_tokenizer"]
+
 
 def _overrides(model_cfg) -> dict:
-    extra = model_cfg.get("TEXT_CONFIG_OVERRIDES") if hasattr(model_cfg, "get") else None
+    extra = model_cfg.TEXT_CONFIG_OVERRIDES
     if extra is None:
         return {}
     if not isinstance(extra, Mapping):
@@ -17,51 +25,27 @@ def _overrides(model_cfg) -> dict:
 
 
 def build_text_backbone(model_cfg) -> nn.Module:
-    """The transformers encoder named by the config.
-
-    ``TEXT_ENCODER_PRETRAINED`` True: ``AutoModel.from_pretrained(TEXT_ENCODER)`` (hub name or local
-    directory; ``TEXT_CONFIG_OVERRIDES`` passed as config attributes). False: the architecture
-    ``TEXT_ENCODER_ARCH`` built from the library-default config with ``TEXT_CONFIG_OVERRIDES`` applied,
-    randomly initialised (no download; weights then come from a checkpoint).
-    """
-    from transformers import AutoConfig, AutoModel
-
-    extra = _overrides(model_cfg)
-    if model_cfg.TEXT_ENCODER_PRETRAINED:
-        name = model_cfg.TEXT_ENCODER
-        try:
-            return AutoModel.from_pretrained(name, **extra)
-        except (OSError, ValueError) as e:
-            raise OSError(f"cannot load text encoder MODEL.TEXT_ENCODER={name!r} (hub name or local directory): {e}. "
-                          f"Offline, set MODEL.TEXT_ENCODER to a local directory, or MODEL.TEXT_ENCODER_PRETRAINED "
-                          f"False to build {model_cfg.TEXT_ENCODER_ARCH!r} with random weights") from e
-    arch = model_cfg.TEXT_ENCODER_ARCH
-    try:
-        config = AutoConfig.for_model(arch, **extra)
-    except ValueError as e:
-        raise ValueError(f"MODEL.TEXT_ENCODER_ARCH={arch!r} is not a transformers model_type: {e}") from e
-    return AutoModel.from_config(config)
+    """The transformers encoder of ``MODEL.TEXT_ENCODER`` (``TEXT_ENCODER_PRETRAINED`` True) or the
+    randomly initialised architecture ``MODEL.TEXT_ENCODER_ARCH`` (False); see
+    :func:`stvg.text.build_text_encoder`. ``TEXT_CONFIG_OVERRIDES`` are config attributes."""
+    return text.build_text_encoder(model_cfg.TEXT_ENCODER, bool(model_cfg.TEXT_ENCODER_PRETRAINED),
+                                   model_cfg.TEXT_ENCODER_ARCH, _overrides(model_cfg), key="MODEL.TEXT_ENCODER",
+                                   arch_key="MODEL.TEXT_ENCODER_ARCH")
 
 
 def build_tokenizer(model_cfg):
-    """The tokenizer of ``MODEL.TOKENIZER`` (hub name or local directory), or of ``MODEL.TEXT_ENCODER``
-    when TOKENIZER is empty."""
-    from transformers import AutoTokenizer
-
-    name = model_cfg.TOKENIZER or model_cfg.TEXT_ENCODER
-    try:
-        return AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError) as e:
-        raise OSError(f"cannot load tokenizer {name!r} (MODEL.TOKENIZER, or MODEL.TEXT_ENCODER when TOKENIZER is "
-                      f"empty): {e}. Offline, point MODEL.TOKENIZER to a local directory with the vocabulary") from e
+    """The tokenizer of ``MODEL.TOKENIZER``, or of ``MODEL.TEXT_ENCODER`` when TOKENIZER is empty."""
+    if model_cfg.TOKENIZER:
+        return text.build_tokenizer(model_cfg.TOKENIZER, key="MODEL.TOKENIZER")
+    return text.build_tokenizer(model_cfg.TEXT_ENCODER, key="MODEL.TOKENIZER (empty: MODEL.TEXT_ENCODER)")
 
 
 class TextEncoder(nn.Module):
     """``(input_ids: LongTensor[S, L], attention_mask: LongTensor[S, L]) -> (con: Tensor[S, J], iou: Tensor[S, J])``.
 
     Token states of the encoder are averaged over the real tokens (attention_mask == 1, [CLS] and
-    [SEP] included), passed through LayerNorm(hidden), then two Linear(hidden -> J) heads:
-    ``head_iou`` and ``head_con``. ``encoder`` is the transformers model (see :func:`build_text_backbone`).
+    [SEP] included; :func:`stvg.text.masked_mean`), passed through LayerNorm(hidden), then two
+    Linear(hidden -> J) heads: ``head_iou`` and ``head_con``. ``encoder`` is the transformers model.
     """
 
     def __init__(self, model_cfg, encoder: Optional[nn.Module] = None):
@@ -77,12 +61,6 @@ class TextEncoder(nn.Module):
         if input_ids.dim() != 2 or attention_mask.shape != input_ids.shape:
             raise ValueError(f"input_ids and attention_mask must both be [S, L], got {tuple(input_ids.shape)} "
                              f"and {tuple(attention_mask.shape)}")
-        lengths = attention_mask.sum(dim=1)
-        if bool((lengths == 0).any()):
-            bad = torch.nonzero(lengths == 0).flatten().tolist()
-            raise ValueError(f"sentences {bad} have no tokens (empty attention mask)")
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]  # [S, L, hidden]
-        weights = attention_mask.to(states.dtype)
-        pooled = (states * weights[..., None]).sum(dim=1) / lengths.to(states.dtype)[:, None]
-        pooled = self.norm(pooled)
+        pooled = self.norm(text.masked_mean(states, attention_mask))
         return self.head_con(pooled), self.head_iou(pooled)

@@ -110,7 +110,7 @@ def test_local_weights_file(tmp_path):
     torch.testing.assert_close(bb.model.conv1.weight, model.conv1.weight)
     assert bb.weights.endswith("r18.pth") and bb.mean == pytest.approx((0.485, 0.456, 0.406))
     torch.save(torchvision.models.video.r2plus1d_18().state_dict(), tmp_path / "wrong.pth")
-    with pytest.raises(ValueError, match="wrong.pth: does not match torchvision resnet18"):
+    with pytest.raises(ValueError, match=r"wrong.pth \(torchvision resnet18\) does not fit the model"):
         build_backbone("resnet18", str(tmp_path / "wrong.pth"))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
     torch.save(state, tmp_path / "headless.pth")  # a file without the classifier is fine
@@ -118,7 +118,7 @@ def test_local_weights_file(tmp_path):
                                model.conv1.weight)
     del state["layer1.0.conv1.weight"]
     torch.save(state, tmp_path / "partial.pth")
-    with pytest.raises(ValueError, match="1 missing keys.*layer1.0.conv1.weight"):
+    with pytest.raises(ValueError, match=r"1 missing key\(s\): layer1.0.conv1.weight"):
         build_backbone("resnet18", str(tmp_path / "partial.pth"))
 
 

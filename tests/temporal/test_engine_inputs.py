@@ -72,7 +72,7 @@ def test_nan_features_and_dim_mismatch_are_named(small, tmp_path, capsys):
 def test_checkpoint_without_config_is_checked_by_keys(small, tmp_path, capsys):
     code, _ = _train([], small, tmp_path / "run", capsys)
     assert code == 0
-    ckpt = torch.load(tmp_path / "run" / "last.pth", weights_only=False)
+    ckpt = torch.load(tmp_path / "run" / "last.pth", weights_only=True)
     bare = {"model": {k: v for k, v in ckpt["model"].items() if not k.startswith("featpool.")}}
     torch.save(bare, tmp_path / "bare.pth")
     import tools.test_temporal as test_tool

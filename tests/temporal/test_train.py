@@ -65,7 +65,7 @@ def test_learns_planted_signal_and_tools_write_outputs(planted, tmp_path, capsys
 
 
 def _weights(path):
-    return torch.load(path, weights_only=False)["model"]
+    return torch.load(path, weights_only=True)["model"]
 
 
 def test_resume_reproduces_uninterrupted_run(planted, tmp_path, monkeypatch):
@@ -89,7 +89,7 @@ def test_resume_reproduces_uninterrupted_run(planted, tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "run_inference", crash_at_third_eval)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(planted, part, 3, extra), progress=False)
-    assert torch.load(part / "last.pth", weights_only=False)["epoch"] == 2
+    assert torch.load(part / "last.pth", weights_only=True)["epoch"] == 2
     monkeypatch.setattr(trainer, "run_inference", real)
     summary = train(_cfg(planted, part, 3, extra), resume=True, progress=False)
     assert summary["epochs"] == 3
@@ -116,16 +116,16 @@ def test_resume_refuses_changed_config_and_missing_checkpoint(planted, tmp_path)
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 def test_train_and_test_on_cuda_with_amp(planted, tmp_path):
-    from temporal.engine import test_checkpoint
+    from temporal.engine import evaluate_checkpoint
 
     out = tmp_path / "cuda"
     summary = train(_cfg(planted, out, 20, ["DEVICE", "cuda", "SOLVER.AMP", "True",
                                             "SOLVER.TEXT_LR_FACTOR", "1.0"]), progress=False)
     assert summary["best_metrics"]["R@1,IoU@0.5"] > 0.9, summary
-    ckpt = torch.load(out / "last.pth", weights_only=False)
+    ckpt = torch.load(out / "last.pth", weights_only=True)
     assert ckpt["scaler"]["scale"] > 0  # the GradScaler was active
     # the CUDA-trained checkpoint tests the same on CPU (fp32) within rounding of the ranking
-    cpu_metrics = test_checkpoint(_cfg(planted, out, 20, ["DEVICE", "cpu"]), str(out / "best.pth"),
+    cpu_metrics = evaluate_checkpoint(_cfg(planted, out, 20, ["DEVICE", "cpu"]), str(out / "best.pth"),
                                   progress=False)
     assert cpu_metrics["R@1,IoU@0.5"] == pytest.approx(summary["best_metrics"]["R@1,IoU@0.5"], abs=0.05)
 

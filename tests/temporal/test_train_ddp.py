@@ -45,6 +45,6 @@ def test_two_process_gloo_training(tmp_path):
     history = json.loads((out / "history.json").read_text())  # written by rank 0 only
     assert [h["epoch"] for h in history] == [1, 2] and [h["text_frozen"] for h in history] == [True, False]
     assert (out / "last.pth").is_file() and "R@1,IoU@0.5" in history[-1]["metrics"]
-    ckpt = torch.load(out / "last.pth", weights_only=False)  # rank 0 saved the unwrapped model
+    ckpt = torch.load(out / "last.pth", weights_only=True)  # rank 0 saved the unwrapped model
     for k, v in r0["params"].items():
         torch.testing.assert_close(ckpt["model"][k], v, rtol=0, atol=0, msg=k)

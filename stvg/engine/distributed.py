@@ -2,7 +2,7 @@
 ``torch.distributed``.
 
 A run is distributed when torchrun set ``WORLD_SIZE`` > 1. Backend: nccl when the run's device is
-CUDA, gloo on CPU. Device: ``DEVICE`` "auto" = ``cuda:LOCAL_RANK`` when CUDA is available, else CPU.
+CUDA, gloo on CPU. Device: :func:`stvg.engine.device.resolve_device` with ``LOCAL_RANK``.
 """
 from __future__ import annotations
 
@@ -11,19 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DistContext", "resolve_device", "init_distributed"]
+from .device import resolve_device
 
-
-def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> ``cuda:local_rank`` if available else ``cpu``; anything else is taken as is."""
-    if spec == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(spec)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"DEVICE {spec!r} asked for, but CUDA is not available")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device(f"cuda:{local_rank}")
-    return dev
+__all__ = ["DistContext", "init_distributed"]
 
 
 @dataclass
@@ -65,16 +55,3 @@ def init_distributed(device_spec: str = "auto") -> DistContext:
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return ctx
-
-
-def setup_cli_logging() -> bool:
-    """Logging for the temporal tools: INFO on rank 0 (the only process under torchrun that
-    reports progress), WARNING elsewhere; tokenizers stay single-threaded in forked loader
-    workers. Returns whether this process is rank 0."""
-    import logging
-
-    rank0 = os.environ.get("RANK", "0") == "0"
-    logging.basicConfig(level=logging.INFO if rank0 else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return rank0

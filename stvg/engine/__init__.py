@@ -1,0 +1,11 @@
+"""The training engine both stages use: device resolution, torchrun/DDP, seeding and RNG capture,
+``last``/``best`` checkpoints with exact resume, logging and the progress bar."""
+from .checkpoints import CheckpointConfigError, RunCheckpoints, config_diff, flatten_config
+from .device import DeviceError, resolve_device
+from .distributed import DistContext, init_distributed
+from .logs import file_log, is_rank0, progress_bar, setup_cli_logging
+from .seed import capture_rng, restore_rng, seed_everything
+
+__all__ = ["DeviceError", "resolve_device", "DistContext", "init_distributed", "seed_everything", "capture_rng",
+           "restore_rng", "RunCheckpoints", "CheckpointConfigError", "config_diff", "flatten_config",
+           "setup_cli_logging", "file_log", "progress_bar", "is_rank0"]

@@ -1,0 +1,83 @@
+"""``last.pth`` / ``best.pth`` of a training run: atomic, exact resume, configs checked.
+
+``last.pth`` (after every epoch) holds everything a resume needs: ``model``, ``config`` (resolved,
+as a dict), ``version``, ``epoch`` (completed), ``optimizer``, ``scheduler``, ``scaler``, ``rng``
+(:func:`stvg.engine.seed.capture_rng`), ``best``, ``history``. ``best.pth`` holds the model only:
+``model``, ``config``, ``version``, ``epoch``, ``metrics`` (no optimizer state: it is what a later
+tool loads to test or to assemble a model file). Both load with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterable, List, Mapping
+
+from ..checkpoint import CheckpointError, read_checkpoint
+from ..io import atomic_torch_save
+
+__all__ = ["CheckpointConfigError", "RunCheckpoints", "config_diff", "flatten_config"]
+
+
+class CheckpointConfigError(CheckpointError):
+    """A checkpoint was written under a config that does not match the current one."""
+
+
+def flatten_config(d: Mapping, prefix: str = "", leaves: Iterable[str] = ()) -> Dict[str, Any]:
+    """``{"A": {"B": 1}} -> {"A.B": 1}``; keys named in ``leaves`` stay whole (mapping-valued options)."""
+    leaves = tuple(leaves)
+    out: Dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping) and k not in leaves:
+            out.update(flatten_config(v, f"{prefix}{k}.", leaves))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_norm(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _norm(x) for k, x in v.items()}
+    return v
+
+
+def config_diff(saved: Mapping, current: Mapping, keys: Iterable[str] = (), ignore: Iterable[str] = (),
+                leaves: Iterable[str] = ()) -> List[str]:
+    """``"KEY: checkpoint X, config Y"`` for every differing key: those in ``keys``, or with ``keys``
+    empty every key of either config except those in ``ignore``."""
+    a, b = flatten_config(saved, leaves=leaves), flatten_config(current, leaves=leaves)
+    keys = list(keys) or sorted((set(a) | set(b)) - set(ignore))
+    return [f"{k}: checkpoint {a.get(k, '<absent>')!r}, config {b.get(k, '<absent>')!r}"
+            for k in keys if _norm(a.get(k)) != _norm(b.get(k))]
+
+
+class RunCheckpoints:
+    """The checkpoints of one run in ``out_dir``. ``resume_free``: config keys that may change
+    between an interrupted run and its resume (paths, worker counts, a longer schedule)."""
+
+    def __init__(self, out_dir: str, resume_free: Iterable[str] = (), leaves: Iterable[str] = ()) -> None:
+        self.out_dir = out_dir
+        self.last = os.path.join(out_dir, "last.pth")
+        self.best = os.path.join(out_dir, "best.pth")
+        self.resume_free, self.leaves = tuple(resume_free), tuple(leaves)
+
+    def check_fresh(self) -> None:
+        if os.path.exists(self.last):
+            raise FileExistsError(f"{self.out_dir} already holds a run (last.pth): pass --resume to continue "
+                                  f"it, or choose another OUTPUT_DIR")
+
+    def save(self, state: Dict[str, Any], improved: bool, metrics: Mapping[str, float]) -> None:
+        """Write ``last.pth`` (the full ``state``) and, when ``improved``, ``best.pth`` (model only)."""
+        atomic_torch_save(state, self.last)
+        if improved:
+            atomic_torch_save({"model": state["model"], "config": state["config"], "version": state["version"],
+                               "epoch": state["epoch"], "metrics": dict(metrics)}, self.best)
+
+    def load_last(self, config: Mapping) -> Dict[str, Any]:
+        """``last.pth`` for ``--resume``; every config key outside ``resume_free`` must match."""
+        ckpt = read_checkpoint(self.last, require=("model", "config", "epoch", "optimizer", "rng"),
+                               what="training checkpoint")
+        diffs = config_diff(ckpt["config"], config, ignore=self.resume_free, leaves=self.leaves)
+        if diffs:
+            raise CheckpointConfigError(f"cannot resume from {self.last}: its config differs:\n  " + "\n  ".join(diffs))
+        return ckpt
