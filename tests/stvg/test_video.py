@@ -1,3 +1,6 @@
+import os
+import re
+
 import numpy as np
 import pytest
 
@@ -52,27 +55,77 @@ def test_write_video_rejects_bad_frames(tmp_path):
         write_video(str(tmp_path / "x.mp4"), np.zeros((2, 4, 6, 3), np.float32), 10)
 
 
-def test_truncated_faststart_file(tmp_path):
-    """moov atom first, so the container opens; the stream itself is cut."""
+def _faststart(path, frames, fps=10):
+    """moov atom first, so the container opens even when the stream after it is cut."""
     import av
 
-    frames = (np.random.RandomState(0).rand(30, 48, 64, 3) * 255).astype(np.uint8)
-    full = tmp_path / "faststart.mp4"
-    with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         for f in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
+
+
+def test_truncated_faststart_file_reports_and_salvages_the_readable_prefix(tmp_path, caplog):
+    frames = (np.random.RandomState(0).rand(30, 48, 64, 3) * 255).astype(np.uint8)
+    full = tmp_path / "faststart.mp4"
+    _faststart(full, frames)
     data = full.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(VideoReadError, match="cut.mp4") as info:
-        r = VideoReader(cut)
-        r.get_frames(range(r.num_frames))
-    assert "/github/" not in str(info.value)
+        VideoReader(cut)
+    msg = str(info.value)
+    assert "/github/" not in msg and "salvage=True" in msg
+    kept = int(re.search(r"the first (\d+) of 30 frames are decodable", msg).group(1))
+    assert 5 < kept < 25
+    with caplog.at_level("WARNING", logger="stvg.video"):
+        r = VideoReader(cut, salvage=True)
+    assert r.salvaged == (kept, 30) and r.num_frames == kept and r.fps == pytest.approx(10)
+    assert f"first {kept} of 30 frames" in caplog.text
+    # the salvaged frames are exactly the full file's first frames
+    np.testing.assert_array_equal(r.get_frames(range(kept)), VideoReader(full).get_frames(range(kept)))
+    with pytest.raises(IndexError):
+        r.get_frames([kept])
+    # an intact file is never "salvaged"
+    assert VideoReader(full, salvage=True).salvaged is None
+
+
+def test_decoder_lines_are_captured_into_one_error(tmp_path, capfd, make_video):
+    good = make_video(num_frames=20).read_bytes()
+    no_moov = tmp_path / "no_moov.mp4"
+    no_moov.write_bytes(good[: len(good) // 3])   # moov atom at the end: cut off
+    with pytest.raises(VideoReadError) as info:
+        VideoReader(no_moov)
+    err = capfd.readouterr().err
+    assert "moov atom" not in err and "video_reader.cc" not in err   # nothing printed by decord
+    msg = str(info.value)
+    assert msg.startswith(f"cannot read video {no_moov}: ") and "moov atom not found" in msg
+    assert "\n" not in msg and "video_reader.cc" not in msg and "@ 0x" not in msg
+    # fd 2 works again afterwards, and a good file still opens quietly
+    assert VideoReader(make_video("ok.mp4")).num_frames == 20
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_directory_is_reported_as_a_directory(tmp_path):
+    folder = tmp_path / "clip.mp4"
+    folder.mkdir()
+    with pytest.raises(VideoReadError, match="clip.mp4: is a directory"):
+        VideoReader(folder)
+
+
+def test_write_video_is_byte_deterministic(tmp_path):
+    frames = (np.random.RandomState(1).rand(24, 96, 128, 3) * 255).astype(np.uint8)
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    write_video(str(a), frames, 8)
+    write_video(str(b), frames, 8)
+    assert a.read_bytes() == b.read_bytes()
+    with pytest.raises(ValueError, match="fps"):
+        write_video(str(tmp_path / "c.mp4"), frames, 0)
 
 
 def test_write_mkv(make_video):
