@@ -1,10 +1,13 @@
 """Candidate person tubes of one video: detection (cached) + linking, and their JSON file.
 
     cfg = load_spatial_config(None, ["DETECTOR.NAME", "hog", "DETECTION.STRIDE", "2"])
-    result = build_video_tubes("clip.mp4", cfg)             # VideoTubes
+    result = build_video_tubes("clip.mp4", cfg)             # VideoTubes, video_id "clip.mp4"
     write_tubes_json("tubes.json", result); tubes = read_tubes_json("tubes.json").tubes
+    by_video = read_tube_folder("tubes/", ["clip.mp4"])      # {video id: [Tube]}
 
-Tube file (JSON): ``video_id, fps, num_frames, width, height, stride, detector`` (the detector's
+A whole dataset: :func:`spatial.run.build_dataset_tubes` (one ``<video id>.json`` per video).
+
+Tube file (JSON): ``video_id`` (:mod:`stvg.data.ids`: the file name with extension), ``fps, num_frames, width, height, stride, detector`` (the detector's
 full setting), ``linking`` (the link parameters), ``report`` (the link report), and ``tubes``: a list,
 best first, of ``{"id", "score", "start_frame", "end_frame", "boxes": [[x1, y1, x2, y2], ...],
 "scores": [...]}`` with one box per decoded frame from ``start_frame`` to ``end_frame`` (0-based,
@@ -13,13 +16,15 @@ inclusive; pixels of the decoded frame, 2 decimals).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from stvg.config import Config
+from stvg.data.ids import video_id_of
 from stvg.io import atomic_write_json, read_json
 from stvg.structures import Detections, Tube
 
@@ -28,8 +33,10 @@ from .defaults import detector_options
 from .detectors import PersonDetector, build_detector
 from .linking import LinkParams, link_detections
 
-__all__ = ["VideoTubes", "build_video_tubes", "detector_from_config", "write_tubes_json",
-           "read_tubes_json"]
+__all__ = ["VideoTubes", "build_video_tubes", "detector_from_config", "tubes_to_json", "write_tubes_json",
+           "read_tubes_json", "read_tube_folder"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,27 +65,23 @@ def detector_from_config(cfg: Config) -> PersonDetector:
 def build_video_tubes(video_path: str, cfg: Config, video_id: Optional[str] = None,
                       detector: Optional[PersonDetector] = None, progress: bool = False) -> VideoTubes:
     """Detect people on every ``DETECTION.STRIDE``-th frame (cached under ``DETECTION.CACHE_DIR``
-    when set) and link them (``LINKING``) into tubes with a box on every frame of their span."""
+    when set) and link them (``LINKING``) into tubes with a box on every frame of their span.
+    ``video_id`` defaults to the file name (:func:`stvg.data.ids.video_id_of`)."""
     detector = detector or detector_from_config(cfg)
+    vid = video_id or video_id_of(video_path)
     stride = int(cfg.DETECTION.STRIDE)
     cache = DetectionCache(cfg.DETECTION.CACHE_DIR, detector.setting(), stride) \
         if cfg.DETECTION.CACHE_DIR else None
-    dets, reader = detect_video(detector, video_path, video_id, cache=cache, stride=stride,
-                                progress=progress)
+    dets, reader = detect_video(detector, video_path, vid, cache=cache, stride=stride, progress=progress)
     params = LinkParams.from_config(cfg.LINKING)
     tubes, rep = link_detections(dets, frame_size=(reader.width, reader.height), params=params)
-    vid = video_id or _stem(video_path)
     return VideoTubes(vid, float(reader.fps), int(reader.num_frames), int(reader.width),
                       int(reader.height), stride, tubes, detector.setting(), dataclasses.asdict(params),
                       dataclasses.asdict(rep), dets)
 
 
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def write_tubes_json(path: str, result: VideoTubes) -> None:
-    """Write ``result`` (see the module docstring for the format) atomically."""
+def tubes_to_json(result: VideoTubes) -> Dict[str, Any]:
+    """The tube file's content (see the module docstring for the format)."""
     tubes = []
     for i, t in enumerate(result.tubes):
         tubes.append({"id": i, "score": t.score, "start_frame": t.start_frame, "end_frame": t.end_frame,
@@ -88,7 +91,12 @@ def write_tubes_json(path: str, result: VideoTubes) -> None:
     obj = {k: getattr(result, k) for k in ("video_id", "fps", "num_frames", "width", "height", "stride",
                                            "detector", "linking", "report")}
     obj["tubes"] = tubes
-    atomic_write_json(path, obj)
+    return obj
+
+
+def write_tubes_json(path: str, result: VideoTubes) -> None:
+    """Write ``result`` (see the module docstring for the format) atomically."""
+    atomic_write_json(path, tubes_to_json(result))
 
 
 def read_tubes_json(path: str) -> VideoTubes:
@@ -110,3 +118,37 @@ def read_tubes_json(path: str) -> VideoTubes:
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: not a valid tube file ({type(e).__name__}: {e})") from None
 
+
+def read_tube_folder(folder: str, video_ids: Sequence[str]) -> Dict[str, List[Tube]]:
+    """``{video id: [Tube]}`` from the tube files in ``folder`` (every ``*.json``, matched by the
+    ``video_id`` they hold, which must equal the id exactly: :mod:`stvg.data.ids`).
+
+    Raises ``ValueError`` when the folder holds no tube file, when two files hold the same video,
+    or when no file matches any of ``video_ids`` (the usual sign of ids made by another rule); logs
+    a warning naming the videos that have no tube file."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"tube folder not found: {folder}")
+    found: Dict[str, str] = {}
+    tubes: Dict[str, List[Tube]] = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not name.endswith(".json") or not os.path.isfile(path):
+            continue
+        result = read_tubes_json(path)
+        if result.video_id in found:
+            raise ValueError(f"{path}: video {result.video_id!r} also has the tube file {found[result.video_id]}")
+        found[result.video_id] = path
+        tubes[result.video_id] = result.tubes
+    if not found:
+        raise ValueError(f"no tube file (*.json) in {folder}")
+    wanted = list(video_ids)
+    out = {v: tubes[v] for v in wanted if v in tubes}
+    if not out:
+        raise ValueError(f"no tube file in {folder} matches any video id: the files hold "
+                         f"{sorted(found)[:3]}, the videos are {wanted[:3]} (ids are file names with "
+                         "their extension; rebuild tubes made by an older version)")
+    missing = [v for v in wanted if v not in tubes]
+    if missing:
+        log.warning("%d of %d videos have no tube file in %s (e.g. %s)", len(missing), len(wanted), folder,
+                    ", ".join(missing[:3]))
+    return out

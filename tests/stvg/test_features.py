@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from stvg.features import (extract_features, failures_path, load_features_config,
-                           videos_from_annotation, videos_in_folder)
+from stvg.data import videos_from_annotation, videos_in_folder
+from stvg.features import extract_features, failures_path, load_features_config
 from stvg.features.clips import clip_positions, clip_real_ranges, num_clips, pool_segments, segment_bounds
 from stvg.features.extractor import FeatureExtractor
 from stvg.structures import Tube
@@ -182,7 +182,7 @@ def test_folder_to_hdf5_layout_and_failures(video_dir, tmp_path):
     videos = videos_in_folder(str(video_dir), [".mp4"]) + [("gone.mp4", str(video_dir / "gone.mp4"))]
     out = str(tmp_path / "out" / "f.h5")
     s = extract_features(videos, out, _cfg("INPUT.RESIZE", "32", "CLIPS.LEN", "2"), progress=False)
-    assert s.merged and s.num_extracted == 5 and set(s.all_failures) == {"broken.mp4", "gone.mp4"}
+    assert s.finished and s.num_done == 5 and set(s.all_failures) == {"broken.mp4", "gone.mp4"}
     fails = json.load(open(failures_path(out)))
     assert "broken.mp4" in fails["broken.mp4"] and "not found" in fails["gone.mp4"]
     with h5py.File(out, "r") as f:
@@ -193,11 +193,12 @@ def test_folder_to_hdf5_layout_and_failures(video_dir, tmp_path):
         assert g["clip_frames"].shape == (math.ceil(k / 2), 2) and "roi_features" not in g
         assert g.attrs["num_frames"] == 24 and g.attrs["fps"] == 10.0
         assert f.attrs["backbone"] == "resnet18" and f.attrs["feature_dim"] == 512
-    assert not os.path.exists(out + ".parts") and os.path.isfile(out + ".config.yaml")
+    # no parts folder and no lock file left behind
+    assert sorted(os.listdir(tmp_path / "out")) == ["f.h5", "f.h5.config.yaml", "f.h5.failures.json"]
     # a repaired video is picked up on the next run; the failures file then lists only the rest
     os.replace(video_dir / "v0.mp4", video_dir / "broken.mp4")
     s2 = extract_features(videos, out, _cfg("INPUT.RESIZE", "32", "CLIPS.LEN", "2"), progress=False)
-    assert s2.num_extracted == 1 and set(s2.all_failures) == {"gone.mp4"}
+    assert s2.num_done == 1 and set(s2.all_failures) == {"gone.mp4"}
     assert set(json.load(open(failures_path(out)))) == {"gone.mp4"}
     with pytest.raises(ValueError, match="INPUT.RESIZE"):  # changed settings never mix into a file
         extract_features(videos, out, _cfg("INPUT.RESIZE", "48", "CLIPS.LEN", "2"), progress=False)
@@ -210,9 +211,9 @@ def test_shards_merge_into_the_same_file(video_dir, tmp_path):
     extract_features(videos, single, cfg, progress=False)
     out = str(tmp_path / "sharded.h5")
     s0 = extract_features(videos, out, cfg, num_shards=2, shard=0, progress=False)
-    assert not s0.merged and not os.path.exists(out) and s0.num_assigned == 3
+    assert not s0.finished and not os.path.exists(out) and s0.num_assigned == 3
     s1 = extract_features(videos, out, cfg, num_shards=2, shard=1, progress=False)
-    assert s1.merged and s1.num_assigned == 2
+    assert s1.finished and s1.num_assigned == 2
     _assert_same(_content(out), _content(single))
 
 
@@ -221,7 +222,7 @@ def test_torchrun_environment_picks_the_shard(video_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     s = extract_features(videos_in_folder(str(video_dir), [".mp4"]), str(tmp_path / "f.h5"),
                          _cfg("INPUT.RESIZE", "32"), progress=False)
-    assert (s.num_shards, s.shard, s.num_extracted, s.merged) == (2, 1, 2, False)
+    assert (s.num_shards, s.shard, s.num_done, s.finished) == (2, 1, 2, False)
 
 
 def test_tubes_give_roi_features_in_the_file(video_dir, tmp_path):
@@ -239,14 +240,15 @@ _DRIVER = """
 import runpy, sys, time
 sys.path.insert(0, {repo!r})
 import stvg.features.store as st
+import stvg.store
 mode, args = sys.argv[1], sys.argv[2:]
 if mode == "slow-parts":
-    orig = st.PartStore.write
-    def write(self, vid, feats):
-        orig(self, vid, feats)
+    orig = stvg.store.VideoStore.write
+    def write(self, vid, *a, **kw):
+        orig(self, vid, *a, **kw)
         print("WROTE", vid, flush=True)
         time.sleep(0.5)
-    st.PartStore.write = write
+    stvg.store.VideoStore.write = write
 else:
     orig = st._write_group
     def write_group(*a):
@@ -292,9 +294,9 @@ def test_resume_after_kill_gives_the_same_file(video_dir, tmp_path, mode, marker
     parts = sorted(p for p in os.listdir(out + ".parts") if p.endswith(".npz"))
     assert len(parts) == (2 if mode == "slow-parts" else 5)
     s = extract_features(videos, out, load_features_config(None, overrides), progress=False)
-    assert s.merged and s.num_skipped == len(parts) and s.num_extracted == 5 - len(parts)
+    assert s.finished and s.num_skipped == len(parts) and s.num_done == 5 - len(parts)
     _assert_same(_content(out), _content(ref))
-    assert not [p for p in os.listdir(tmp_path / "killed") if p.endswith(".tmp")]
+    assert sorted(os.listdir(tmp_path / "killed")) == ["f.h5", "f.h5.config.yaml"]  # no tmp, lock, parts
 
 
 def test_tool_exit_status_names_failures(video_dir, tmp_path, capsys):

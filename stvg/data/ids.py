@@ -1,0 +1,87 @@
+"""The one video-id rule, and which videos a job covers.
+
+A video's id is its HC-STVG annotation key: the file name with its extension
+(``"55_vfjywN5CN0Y.mp4"``). Every stage keys its outputs by it: the detection cache
+(``<id>.npz``), tube files (``<id>.json`` holding ``"video_id": <id>``), the feature HDF5 groups
+(``f[<id>]``) and every :class:`stvg.store.VideoStore`, so features, tubes and annotations join
+by plain equality. The one conversion is :func:`submission_id` (the stem), at the submission
+boundary only.
+
+    video_id_of("videos/55_vfjywN5CN0Y.mp4")   # '55_vfjywN5CN0Y.mp4'
+    submission_id("55_vfjywN5CN0Y.mp4")        # '55_vfjywN5CN0Y'
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Sequence, Tuple
+
+__all__ = ["VIDEO_EXTENSIONS", "video_id_of", "submission_id", "check_video_id", "videos_in_folder",
+           "videos_from_annotation"]
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov")
+_MAX_ID_BYTES = 200  # a file name holds the id plus a suffix such as ".npz.partial" (255 bytes in all)
+
+
+def video_id_of(path: str) -> str:
+    """The id of a video file: its file name with the extension."""
+    return os.path.basename(os.fspath(path))
+
+
+def submission_id(video_id: str) -> str:
+    """The id a challenge submission uses: the id without its video extension (the stem)."""
+    stem, ext = os.path.splitext(video_id)
+    return stem if ext.lower() in VIDEO_EXTENSIONS else video_id
+
+
+def check_video_id(video_id: object, source: str = "") -> str:
+    """Return ``video_id`` if it can name a file and an HDF5 group, else raise ``ValueError``
+    naming the id (and ``source``, e.g. the annotation file, when given)."""
+    where = f"{source}: " if source else ""
+    if not isinstance(video_id, str):
+        raise ValueError(f"{where}video id {video_id!r} is a {type(video_id).__name__}, not a string")
+    if video_id in ("", ".", "..") or "/" in video_id or "\0" in video_id:
+        raise ValueError(f"{where}video id {video_id!r} cannot name a file or an HDF5 group "
+                         "(empty, '.', '..', or contains '/' or NUL)")
+    if len(video_id.encode("utf-8")) > _MAX_ID_BYTES:
+        raise ValueError(f"{where}video id {video_id[:40]!r}... is longer than {_MAX_ID_BYTES} bytes")
+    return video_id
+
+
+def videos_in_folder(folder: str, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[Tuple[str, str]]:
+    """``[(video id, path)]`` of the files in ``folder`` with one of ``extensions``, sorted by id."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"video folder not found: {folder}")
+    exts = tuple(e.lower() for e in extensions)
+    names = sorted(n for n in os.listdir(folder)
+                   if n.lower().endswith(exts) and os.path.isfile(os.path.join(folder, n)))
+    if not names:
+        raise ValueError(f"no video file ({', '.join(exts)}) in {folder}")
+    return [(video_id_of(n), os.path.join(folder, n)) for n in names]
+
+
+def videos_from_annotation(ann: str, video_dir: str,
+                           extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[Tuple[str, str]]:
+    """``[(video id, path)]`` for every video of an HC-STVG annotation file, in file order (entries
+    whose annotation is invalid included: their detections and features are still wanted).
+
+    The id is the annotation key; the path is ``video_dir/<id>``, else ``video_dir/<id><ext>`` for
+    the first extension that exists (keys written without extension). A missing file is kept: the
+    job reports it as that video's failure, with the path."""
+    from .hcstvg import load_hcstvg
+
+    videos, report = load_hcstvg(ann)
+    ids = list(dict.fromkeys(list(videos) + report.skipped))
+    for vid in ids:
+        check_video_id(vid, ann)
+    if not os.path.isdir(video_dir):
+        raise FileNotFoundError(f"video folder not found: {video_dir}")
+    out = []
+    for vid in ids:
+        path = os.path.join(video_dir, vid)
+        if not os.path.isfile(path):
+            for ext in extensions:
+                if os.path.isfile(path + ext):
+                    path += ext
+                    break
+        out.append((vid, path))
+    return out
