@@ -1,0 +1,315 @@
+"""The cross-modal tube matcher: person tubes and sentences in one joint space (MMN's idea, applied
+to people instead of moments).
+
+Tube side, for ``N`` tubes of ``S`` segments: RoI features ``[N, S, C]`` (LayerNorm, Linear C->H)
+plus geometry ``[N, S, G]`` (:mod:`spatial.matcher.geometry`, Linear G->H), summed, GELU; then
+``TEMPORAL_LAYERS`` residual blocks (Conv1d over segments, kernel ``KERNEL``, GELU, dropout,
+LayerNorm); then the mean over the kept segments; then two heads Linear(H -> J): ``con`` and ``iou``.
+Masking: a segment outside the window is zeroed before every layer and left out of the mean, so
+nothing outside the window reaches a score (not even through the convolution's receptive field).
+Tubes are encoded independently: other tubes of the batch never change a tube's embedding.
+
+Sentence side: :mod:`stvg.text` encoder, masked mean over tokens, LayerNorm, two MLP heads
+(hidden -> H -> J): ``con`` and ``iou``.
+
+Scores (test time, see :meth:`TubeMatcher.fuse`): ``cos_con`` = cosine of the con embeddings;
+with ``MODEL.IOU_HEAD`` ``iou = sigmoid(IOU_SCALE * cos_iou)`` (trained to predict the vIoU) and
+``score = ((cos_con + 1) / 2) ** SCORE_POW * iou``; without it ``score = (cos_con + 1) / 2``. Both
+lie in [0, 1]; a tube that does not overlap the window gets ``score - OUTSIDE_PENALTY``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stvg import text
+from stvg.checkpoint import load_state_dict, read_checkpoint
+from stvg.structures import Tube
+
+from .defaults import matcher_config_from_dict
+from .geometry import GEOMETRY_DIM, tube_layout, window_mask
+
+__all__ = ["TubeMatcher", "TubeEncoder", "SentenceEncoder", "build_matcher", "load_matcher"]
+
+log = logging.getLogger(__name__)
+
+
+def _overrides(model_cfg) -> dict:
+    extra = model_cfg.TEXT_CONFIG_OVERRIDES
+    if extra is None:
+        return {}
+    if not hasattr(extra, "items"):
+        raise ValueError(f"MODEL.TEXT_CONFIG_OVERRIDES must be a mapping or null, got {extra!r}")
+    return dict(extra)
+
+
+class SentenceEncoder(nn.Module):
+    """``(input_ids, attention_mask: LongTensor[Q, L]) -> (con, iou): Tensor[Q, J]`` each (not normalised).
+
+    ``encoder``: the transformers model; ``pooled()`` is its masked mean (what a frozen encoder's
+    training run caches), ``heads()`` maps it to the joint space."""
+
+    def __init__(self, model_cfg):
+        super().__init__()
+        self.encoder = text.build_text_encoder(model_cfg.TEXT_ENCODER, bool(model_cfg.TEXT_ENCODER_PRETRAINED),
+                                               model_cfg.TEXT_ENCODER_ARCH, _overrides(model_cfg),
+                                               key="MODEL.TEXT_ENCODER", arch_key="MODEL.TEXT_ENCODER_ARCH")
+        hidden, h, j = int(self.encoder.config.hidden_size), int(model_cfg.HIDDEN), int(model_cfg.JOINT_DIM)
+        self.norm = nn.LayerNorm(hidden)
+        self.head_con = nn.Sequential(nn.Linear(hidden, h), nn.GELU(), nn.Linear(h, j))
+        self.head_iou = nn.Sequential(nn.Linear(hidden, h), nn.GELU(), nn.Linear(h, j)) \
+            if model_cfg.IOU_HEAD else None
+        self.frozen = bool(model_cfg.FREEZE_TEXT)
+        if self.frozen:
+            self.encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "SentenceEncoder":
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()  # a frozen encoder never uses dropout
+        return self
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``Tensor[Q, hidden]``: mean of the encoder's token states over the real tokens."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        return text.masked_mean(states, attention_mask)
+
+    def heads(self, pooled: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        x = self.norm(pooled.float())
+        return self.head_con(x), (self.head_iou(x) if self.head_iou is not None else None)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        return self.heads(self.pooled(input_ids, attention_mask))
+
+
+class _Block(nn.Module):
+    def __init__(self, h: int, kernel: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Conv1d(h, h, kernel, padding=kernel // 2)
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(h)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # x [N, S, H], mask [N, S, 1]
+        y = self.drop(F.gelu(self.conv((x * mask).transpose(1, 2)).transpose(1, 2)))
+        return self.norm(x + y) * mask
+
+
+class TubeEncoder(nn.Module):
+    """``(roi Tensor[N, S, C], geometry Tensor[N, S, G], mask BoolTensor[N, S]) -> (con, iou): Tensor[N, J]``.
+
+    Every row of ``mask`` must keep at least one segment."""
+
+    def __init__(self, model_cfg):
+        super().__init__()
+        c, h, j = int(model_cfg.ROI_DIM), int(model_cfg.HIDDEN), int(model_cfg.JOINT_DIM)
+        self.use_appearance, self.use_geometry = bool(model_cfg.USE_APPEARANCE), bool(model_cfg.USE_GEOMETRY)
+        self.roi_norm = nn.LayerNorm(c) if self.use_appearance else None
+        self.roi_proj = nn.Linear(c, h) if self.use_appearance else None
+        self.geo_proj = nn.Linear(GEOMETRY_DIM, h) if self.use_geometry else None
+        self.blocks = nn.ModuleList(_Block(h, int(model_cfg.KERNEL), float(model_cfg.DROPOUT))
+                                    for _ in range(int(model_cfg.TEMPORAL_LAYERS)))
+        self.head_con = nn.Linear(h, j)
+        self.head_iou = nn.Linear(h, j) if model_cfg.IOU_HEAD else None
+
+    def forward(self, roi: torch.Tensor, geometry: torch.Tensor, mask: torch.Tensor):
+        m = mask.to(roi.dtype if roi.is_floating_point() else torch.float32)[..., None]   # [N, S, 1]
+        x = 0
+        if self.use_appearance:
+            x = x + self.roi_proj(self.roi_norm(roi))
+        if self.use_geometry:
+            x = x + self.geo_proj(geometry)
+        x = F.gelu(x) * m
+        for block in self.blocks:
+            x = block(x, m)
+        pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return self.head_con(pooled), (self.head_iou(pooled) if self.head_iou is not None else None)
+
+
+class TubeMatcher(nn.Module):
+    """Scores person tubes against sentences (see the module docstring), built from a matcher config.
+
+    Submodules: ``text_encoder`` (:class:`SentenceEncoder`; its ``encoder`` is the transformers
+    model, state-dict prefix :attr:`encoder_prefix`) and ``tube_encoder`` (:class:`TubeEncoder`).
+    Test-time entry points: :meth:`score`, or :meth:`encode_sentences` once and
+    :meth:`score_encoded` per video/window."""
+
+    encoder_prefix = "text_encoder.encoder."
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        m = cfg.MODEL
+        self.num_segments, self.roi_dim, self.joint_dim = int(m.NUM_SEGMENTS), int(m.ROI_DIM), int(m.JOINT_DIM)
+        self.iou_head, self.iou_scale = bool(m.IOU_HEAD), float(m.IOU_SCALE)
+        self.score_pow, self.outside_penalty = float(m.SCORE_POW), float(m.OUTSIDE_PENALTY)
+        self.max_tokens = int(m.MAX_TOKENS)
+        self.text_encoder = SentenceEncoder(m)
+        self.tube_encoder = TubeEncoder(m)
+        self._tokenizer = None
+
+    # -- persistence -------------------------------------------------------------------------------
+    @property
+    def encoder_reloadable(self) -> bool:
+        """True when the text encoder's weights come from ``MODEL.TEXT_ENCODER`` unchanged (frozen
+        and pretrained): a model file need not hold them."""
+        return bool(self.cfg.MODEL.FREEZE_TEXT and self.cfg.MODEL.TEXT_ENCODER_PRETRAINED)
+
+    def saved_state_dict(self) -> Dict[str, torch.Tensor]:
+        """The state dict a checkpoint stores: without ``text_encoder.encoder.*`` when reloadable."""
+        sd = self.state_dict()
+        if self.encoder_reloadable:
+            sd = {k: v for k, v in sd.items() if not k.startswith(self.encoder_prefix)}
+        return sd
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            m = self.cfg.MODEL
+            self._tokenizer = text.build_tokenizer(m.TOKENIZER or m.TEXT_ENCODER,
+                                                   key="MODEL.TOKENIZER" if m.TOKENIZER else
+                                                   "MODEL.TOKENIZER (empty: MODEL.TEXT_ENCODER)")
+        return self._tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.tube_encoder.parameters()).device
+
+    # -- embeddings --------------------------------------------------------------------------------
+    @property
+    def encoded_dim(self) -> int:
+        """``J`` of :meth:`encode_sentences`: JOINT_DIM (con), doubled with the IoU head (con | iou)."""
+        return self.joint_dim * (2 if self.iou_head else 1)
+
+    def tokenize(self, sentences: Sequence[str], source: str = "") -> Tuple[torch.Tensor, torch.Tensor]:
+        """``LongTensor[Q, L]`` ids and mask; empty sentences are an error, long ones truncated (warning)."""
+        if isinstance(sentences, str):
+            raise TypeError("sentences must be a sequence of strings, not one string")
+        return text.tokenize(self.tokenizer, sentences, self.max_tokens, source=source)
+
+    @staticmethod
+    def _join(con: torch.Tensor, iou: Optional[torch.Tensor]) -> torch.Tensor:
+        con = F.normalize(con.float(), dim=-1)
+        return con if iou is None else torch.cat([con, F.normalize(iou.float(), dim=-1)], -1)
+
+    def embed_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``Tensor[Q, J]`` normalised sentence embeddings (con | iou), with gradients when training."""
+        return self._join(*self.text_encoder(input_ids, attention_mask))
+
+    def embed_pooled_text(self, pooled: torch.Tensor) -> torch.Tensor:
+        """:meth:`embed_text` from cached encoder means ``Tensor[Q, hidden]`` (frozen encoder)."""
+        return self._join(*self.text_encoder.heads(pooled))
+
+    def embed_tubes(self, roi: torch.Tensor, geometry: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``Tensor[N, J]`` normalised tube embeddings (con | iou) from ``[N, S, C]``, ``[N, S, G]``, ``[N, S]``."""
+        return self._join(*self.tube_encoder(roi, geometry, mask))
+
+    def similarities(self, sent: torch.Tensor, tubes: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``(cos_con Tensor[Q, N], iou Tensor[Q, N] or None)``: the two branches for all pairs."""
+        j = self.joint_dim
+        cos_con = sent[:, :j] @ tubes[:, :j].t()
+        if not self.iou_head:
+            return cos_con, None
+        return cos_con, torch.sigmoid(self.iou_scale * (sent[:, j:] @ tubes[:, j:].t()))
+
+    def fuse(self, cos_con: torch.Tensor, iou: Optional[torch.Tensor],
+             inside: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Test-time score ``Tensor[Q, N]`` (higher is better; see the module docstring)."""
+        base = (cos_con.float() * 0.5 + 0.5).clamp(min=0.0)
+        score = base if iou is None else base ** self.score_pow * iou.float()
+        if inside is not None:
+            score = score - self.outside_penalty * (~inside.to(score.device)).to(score.dtype)[None, :]
+        return score
+
+    # -- test time ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_sentences(self, sentences: Sequence[str], source: str = "") -> torch.Tensor:
+        """``Tensor[Q, J]`` (J = :attr:`encoded_dim`) for :meth:`score_encoded`; eval mode, no grad."""
+        was = self.training
+        self.eval()
+        try:
+            ids, mask = self.tokenize(sentences, source)
+            return self.embed_text(ids.to(self.device), mask.to(self.device))
+        finally:
+            self.train(was)
+
+    def check_roi(self, roi_features, num_tubes: int, video_id: str = "") -> torch.Tensor:
+        """``roi_features`` as float32 ``Tensor[N, S, C]`` on the model's device, or ``ValueError``
+        naming the video (and the tube) when the count, the shape or the values are wrong."""
+        where = f"{video_id}: " if video_id else ""
+        roi = torch.as_tensor(roi_features)
+        want = (num_tubes, self.num_segments, self.roi_dim)
+        if roi.dim() != 3 or tuple(roi.shape) != want:
+            raise ValueError(f"{where}RoI features have shape {tuple(roi.shape)}, expected [N={num_tubes} tubes, "
+                             f"S={self.num_segments} (MODEL.NUM_SEGMENTS), C={self.roi_dim} (MODEL.ROI_DIM)]")
+        roi = roi.to(self.device, torch.float32)
+        bad = ~torch.isfinite(roi).flatten(1).all(1)
+        if bool(bad.any()):
+            raise ValueError(f"{where}RoI features of tube {int(bad.nonzero()[0])} are not finite")
+        return roi
+
+    @torch.no_grad()
+    def score_encoded(self, sent: torch.Tensor, tubes: Sequence[Tube], roi_features, frame_indices,
+                      width: float, height: float, window: Optional[Tuple[int, int]] = None,
+                      num_frames: Optional[int] = None, video_id: str = "") -> torch.Tensor:
+        """``Tensor[Q, N]`` fused scores of one video's tubes against sentences already encoded by
+        :meth:`encode_sentences` (``sent Tensor[Q, J]``); see :meth:`score` for the other arguments."""
+        n = len(tubes)
+        if n == 0:
+            return torch.zeros(sent.shape[0], 0, device=sent.device)
+        roi = self.check_roi(roi_features, n, video_id)
+        try:
+            layout = tube_layout(tubes, frame_indices, self.num_segments, width, height, num_frames)
+        except ValueError as e:
+            raise ValueError(f"{video_id + ': ' if video_id else ''}{e}") from None
+        mask, inside = window_mask(layout, window)
+        was = self.training
+        self.eval()
+        try:
+            emb = self.embed_tubes(roi, layout.geometry.to(self.device), mask.to(self.device))
+        finally:
+            self.train(was)
+        cos_con, iou = self.similarities(sent.to(self.device).float(), emb)
+        return self.fuse(cos_con, iou, inside.to(self.device) if window is not None else None)
+
+    @torch.no_grad()
+    def score(self, tubes: Sequence[Tube], roi_features, sentences: Sequence[str], frame_indices,
+              width: float, height: float, window: Optional[Tuple[int, int]] = None,
+              num_frames: Optional[int] = None, video_id: str = "") -> torch.Tensor:
+        """Fused test-time scores ``Tensor[Q, N]`` (higher is better) of ``N`` tubes for ``Q`` sentences.
+
+        Args:
+            tubes: the video's candidate tubes (0-based frames, pixel boxes).
+            roi_features: ``float32[N, S, C]``, row i from tube i (the feature file's ``roi_features``).
+            sentences: Q non-empty strings (longer than ``MODEL.MAX_TOKENS`` tokens: truncated, warning).
+            frame_indices: ``int64[K]`` sampled frames the RoI features came from.
+            width, height: the video's frame size in pixels; num_frames: its frame count.
+            window: ``(first, last)`` 0-based inclusive frames (the temporal stage's span): only
+                segments inside it are used; tubes outside it rank below every tube inside it.
+        Zero tubes give ``Tensor[Q, 0]``. Runs in eval mode without gradients.
+        """
+        return self.score_encoded(self.encode_sentences(sentences, source=video_id), tubes, roi_features,
+                                  frame_indices, width, height, window, num_frames, video_id)
+
+
+def build_matcher(cfg) -> TubeMatcher:
+    """A :class:`TubeMatcher` from a matcher config (:func:`spatial.matcher.load_matcher_config`)."""
+    return TubeMatcher(cfg)
+
+
+def load_matcher(path: str, device=None) -> TubeMatcher:
+    """Rebuild a matcher from a checkpoint file alone (``best.pth``/``last.pth``/a model file): its
+    ``config`` builds the model, its ``model`` state dict loads strictly (the text encoder's keys may
+    be absent when it is frozen and pretrained: they come from ``MODEL.TEXT_ENCODER``)."""
+    data = read_checkpoint(path, require=("model", "config"), what="matcher checkpoint")
+    cfg = matcher_config_from_dict(data["config"])
+    model = build_matcher(cfg)
+    ignore = (TubeMatcher.encoder_prefix,) if model.encoder_reloadable else ()
+    load_state_dict(model, data["model"], source=path, ignore_missing=ignore)
+    model.eval()
+    return model.to(device) if device is not None else model
