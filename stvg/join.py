@@ -1,0 +1,193 @@
+"""The join of the two stages: (interval from MMN) x (tube from the matcher) -> one spatio-temporal tube.
+
+    opts = join_config({"TUBE_COVERAGE": "cut"})                 # strict keys, JOIN_DEFAULTS
+    pairs = join_pairs(moments, moment_scores, tubes, matcher_scores, opts)   # best first
+
+Inputs, for one sentence: ``moments int64[M, 2]`` (first, last decoded frame, 0-based inclusive) of
+the temporal stage's top moments with their scores ``Tensor[M]``; the candidate ``tubes`` (N of
+them); ``matcher_scores Tensor[M, N]``: the matcher's score of tube n seen through moment m's window.
+
+Every (moment m, tube n) pair is scored, for the tube's coverage ``c`` = share of the interval's
+frames on which the tube has a box (0 when it has none there: such pairs are dropped):
+
+* ``PAIR_SCORE: product`` (default): ``mmn_m * t_mn * c ** COVERAGE_POW``;
+* ``PAIR_SCORE: temporal_first``: the best moment first (by ``mmn_m``), and within a moment the tube
+  with the best ``t_mn * c ** COVERAGE_POW``; pairs are ranked moment by moment.
+
+where ``t_mn`` is the matcher score after ``MATCHER_NORM``: ``none`` (the raw score clamped at 0: the
+matcher's fused score lies in [0, 1] inside the window and is pushed below 0 outside it) or
+``softmax`` (softmax over the N tubes of ``score / MATCHER_TEMPERATURE``, per moment).
+
+The answer of a pair (``TUBE_COVERAGE``), where the tube does not cover the whole interval:
+
+* ``keep``: the interval stays; on its frames where the tube has no box, the tube's nearest box is
+  held (before its first box: its first box; after its last: its last);
+* ``cut``: the interval is cut to the frames the tube covers inside it (first to last tube frame
+  inside the interval).
+
+Either way the returned tube has a box on every frame of the returned interval. Ties keep the lower
+moment index, then the lower tube index (stable sorts).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .config import Config, ConfigError, load_config
+from .structures import Tube
+
+__all__ = ["JOIN_DEFAULTS", "join_config", "JoinedPair", "join_pairs", "fill_tube", "coverage"]
+
+JOIN_DEFAULTS = {
+    "TUBE_COVERAGE": "keep",      # keep | cut (see the module docstring)
+    "PAIR_SCORE": "product",      # product | temporal_first
+    "MATCHER_NORM": "none",       # none (raw score clamped at 0) | softmax (over the tubes, per moment)
+    "MATCHER_TEMPERATURE": 0.1,   # softmax temperature (MATCHER_NORM softmax)
+    "COVERAGE_POW": 1.0,          # exponent of the tube's coverage of the interval (0: ignored)
+    "TOP_MOMENTS": 5,             # moments of the temporal stage (after NMS) paired with the tubes
+    "NMS_THRESH": 0.5,            # temporal NMS of the moments (IoU above this is suppressed)
+    "WINDOW_SECONDS": 0.0,        # long videos: window length; 0 = the temporal model's training clip length
+    "WINDOW_OVERLAP": 0.5,        # share of a window overlapping the next one, in [0, 1)
+    "WINDOW_TOLERANCE": 0.25,     # a section up to (1 + this) x the window length is one window
+}
+
+_CHOICES = {"TUBE_COVERAGE": ("keep", "cut"), "PAIR_SCORE": ("product", "temporal_first"),
+            "MATCHER_NORM": ("none", "softmax")}
+
+
+def join_config(values: Union[None, Mapping, Config] = None, overrides: Iterable[str] = (),
+                source: str = "join options") -> Config:
+    """``JOIN_DEFAULTS`` <- ``values`` (a mapping, e.g. a model file's ``join`` section) <- ``KEY VALUE``
+    overrides; strict keys and types, value checks; frozen."""
+    cfg = load_config(None, JOIN_DEFAULTS, freeze=False)
+    if values:
+        cfg.merge(dict(values), source=source)
+    cfg.merge_from_list(list(overrides))
+    for key, allowed in _CHOICES.items():
+        if cfg[key] not in allowed:
+            raise ConfigError(f"{source}: {key} must be one of {', '.join(allowed)}, got {cfg[key]!r}")
+    if not cfg.MATCHER_TEMPERATURE > 0:
+        raise ConfigError(f"{source}: MATCHER_TEMPERATURE must be > 0, got {cfg.MATCHER_TEMPERATURE}")
+    if cfg.COVERAGE_POW < 0:
+        raise ConfigError(f"{source}: COVERAGE_POW must be >= 0, got {cfg.COVERAGE_POW}")
+    if cfg.TOP_MOMENTS < 1:
+        raise ConfigError(f"{source}: TOP_MOMENTS must be >= 1, got {cfg.TOP_MOMENTS}")
+    if not 0.0 <= cfg.NMS_THRESH <= 1.0:
+        raise ConfigError(f"{source}: NMS_THRESH must be in [0, 1], got {cfg.NMS_THRESH}")
+    if cfg.WINDOW_SECONDS < 0:
+        raise ConfigError(f"{source}: WINDOW_SECONDS must be >= 0 (0: the training clip length), "
+                          f"got {cfg.WINDOW_SECONDS}")
+    if not 0.0 <= cfg.WINDOW_OVERLAP < 1.0:
+        raise ConfigError(f"{source}: WINDOW_OVERLAP must be in [0, 1), got {cfg.WINDOW_OVERLAP}")
+    if cfg.WINDOW_TOLERANCE < 0:
+        raise ConfigError(f"{source}: WINDOW_TOLERANCE must be >= 0, got {cfg.WINDOW_TOLERANCE}")
+    return cfg.freeze()
+
+
+@dataclass
+class JoinedPair:
+    """One (moment, tube) answer: ``first``/``last`` frames (0-based, inclusive) of the answer's
+    interval, ``tube`` with a box on each of them; ``score`` = ``mmn * t * c ** COVERAGE_POW`` (the
+    product, whatever the ranking rule), the parts it was made of (``mmn_score``, ``matcher_score``
+    raw, ``coverage``), and the indices it came from."""
+
+    moment: int        # index into the moments given
+    tube_index: int    # index into the tubes given
+    first: int
+    last: int
+    tube: Tube
+    score: float
+    mmn_score: float
+    matcher_score: float
+    coverage: float
+
+
+def coverage(tube: Tube, first: int, last: int) -> float:
+    """Share of the frames ``first..last`` (inclusive) on which ``tube`` has a box."""
+    if last < first or len(tube) == 0:
+        return 0.0
+    f = tube.frames
+    inside = int(((f >= first) & (f <= last)).sum())
+    return inside / (last - first + 1)
+
+
+def fill_tube(tube: Tube, first: int, last: int) -> Tube:
+    """``tube`` on every frame ``first..last`` (inclusive): its own box where it has one, else its
+    nearest box in time (the earlier one at equal distance). ``tube`` must not be empty. Keeps the
+    tube's score; per-frame scores are dropped."""
+    if len(tube) == 0:
+        raise ValueError("fill_tube: empty tube")
+    if last < first:
+        raise ValueError(f"fill_tube: empty interval {first}..{last}")
+    frames = tube.frames.cpu().numpy()
+    want = np.arange(first, last + 1, dtype=np.int64)
+    right = np.searchsorted(frames, want, side="left").clip(max=len(frames) - 1)
+    left = (right - 1).clip(min=0)
+    take_left = np.abs(want - frames[left]) <= np.abs(frames[right] - want)
+    pos = np.where(take_left, left, right)
+    return Tube(want, tube.boxes.cpu()[torch.from_numpy(pos)], score=tube.score)
+
+
+def _tube_weights(scores: torch.Tensor, opts: Mapping) -> torch.Tensor:
+    scores = scores.double()
+    if opts["MATCHER_NORM"] == "softmax":
+        return torch.softmax(scores / float(opts["MATCHER_TEMPERATURE"]), dim=-1)
+    return scores.clamp(min=0)
+
+
+def join_pairs(moments: torch.Tensor, moment_scores: torch.Tensor, tubes: Sequence[Tube],
+               matcher_scores: torch.Tensor, opts: Mapping, top_k: Optional[int] = None) -> List[JoinedPair]:
+    """Every (moment, tube) pair scored and answered as the module docstring says, best first
+    (at most ``top_k``; pairs whose answer repeats a better pair's interval and tube are dropped).
+
+    Args:
+        moments: ``int64[M, 2]`` first, last frame (inclusive) of each moment.
+        moment_scores: ``Tensor[M]`` temporal scores.
+        tubes: the N candidate tubes.
+        matcher_scores: ``Tensor[M, N]``.
+        opts: a :func:`join_config` (or a mapping with its keys).
+    """
+    moments = torch.as_tensor(moments).long().cpu().reshape(-1, 2)
+    moment_scores = torch.as_tensor(moment_scores).double().cpu().reshape(-1)
+    m, n = moments.shape[0], len(tubes)
+    matcher_scores = torch.as_tensor(matcher_scores).double().cpu()
+    if moment_scores.shape[0] != m or tuple(matcher_scores.shape) != (m, n):
+        raise ValueError(f"join: {m} moments, {moment_scores.shape[0]} moment scores, {n} tubes and "
+                         f"matcher scores of shape {tuple(matcher_scores.shape)} (expected [{m}, {n}])")
+    if m == 0 or n == 0:
+        return []
+    weights = _tube_weights(matcher_scores, opts)
+    cover = torch.tensor([[coverage(t, int(a), int(b)) for t in tubes] for a, b in moments.tolist()],
+                         dtype=torch.float64)
+    tube_part = weights * cover ** float(opts["COVERAGE_POW"])
+    pair = moment_scores[:, None] * tube_part
+    if opts["PAIR_SCORE"] == "product":
+        order = torch.sort(pair.flatten(), descending=True, stable=True).indices.tolist()
+    else:  # temporal_first: moments by score, tubes by their part within each moment
+        moment_rank = torch.sort(moment_scores, descending=True, stable=True).indices.tolist()
+        order = []
+        for i in moment_rank:
+            order += [i * n + j for j in torch.sort(tube_part[i], descending=True, stable=True).indices.tolist()]
+    out: List[JoinedPair] = []
+    seen = set()
+    for k in order:
+        i, j = divmod(k, n)
+        if cover[i, j] <= 0:
+            continue
+        first, last = (int(v) for v in moments[i])
+        tube = tubes[j]
+        if opts["TUBE_COVERAGE"] == "cut":
+            inside = tube.frames[(tube.frames >= first) & (tube.frames <= last)]
+            first, last = int(inside[0]), int(inside[-1])
+        key = (first, last, j)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(JoinedPair(i, j, first, last, fill_tube(tube, first, last), float(pair[i, j]),
+                              float(moment_scores[i]), float(matcher_scores[i, j]), float(cover[i, j])))
+        if top_k is not None and len(out) >= top_k:
+            break
+    return out
