@@ -79,8 +79,9 @@ def read_released_tubes(path: str, video: str) -> List[Tube]:
     """``<stem>_tubes.pkl`` -> tubes in the released order (0-based frames, per-box and tube scores)."""
     obj = safe_load(path)
     if not isinstance(obj, dict) or 0 not in obj:
+        keys = f" with keys {list(obj)[:5]}" if isinstance(obj, dict) else ""
         raise ReleasedFileError(path, video, "top level", f"expected a dict with key 0, got "
-                                f"{type(obj).__name__}{' keys ' + repr(list(obj)[:5]) if isinstance(obj, dict) else ''}")
+                                f"{type(obj).__name__}{keys}")
     items = obj[0]
     if not isinstance(items, (list, tuple)):
         raise ReleasedFileError(path, video, "[0]", f"expected a list of (array, score), got {type(items).__name__}")
