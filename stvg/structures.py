@@ -69,10 +69,10 @@ class Segment:
         return self.end - self.start
 
     def iou(self, other: "Segment") -> float:
-        """Temporal IoU with another segment (0 when the union is empty)."""
-        inter = max(0.0, min(self.end, other.end) - max(self.start, other.start))
-        union = max(self.end, other.end) - min(self.start, other.start)
-        return inter / union if union > 0 else 0.0
+        """Temporal IoU with another segment (:func:`stvg.ops.segment_iou_aligned_np`; 0 when they
+        do not overlap)."""
+        from .ops import segment_iou_aligned_np  # stvg.ops imports this module
+        return float(segment_iou_aligned_np((self.start, self.end), (other.start, other.end)))
 
     def to_frames(self, fps: float, num_frames: Optional[int] = None) -> tuple:
         """0-based inclusive frame range ``(first, last)`` of the frames whose start time lies in the

@@ -24,19 +24,13 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
+from stvg.ops import segment_iou
+
 from .model import MMNOutput
 
-__all__ = ["MMNLoss", "scaled_iou_bce", "mutual_matching_loss", "segment_pair_iou"]
+__all__ = ["MMNLoss", "scaled_iou_bce", "mutual_matching_loss"]
 
 _EPS_SENT = 1e-6  # added to the sentence->video denominator, as in the reference
-
-
-def segment_pair_iou(segments: torch.Tensor) -> torch.Tensor:
-    """``Tensor[S, 2]`` (start, end) -> ``Tensor[S, S]`` pairwise temporal IoU."""
-    s, e = segments[:, 0], segments[:, 1]
-    inter = (torch.minimum(e[:, None], e[None]) - torch.maximum(s[:, None], s[None])).clamp(min=0)
-    union = (e - s)[:, None] + (e - s)[None] - inter
-    return inter / union
 
 
 def scaled_iou_bce(iou_scores: torch.Tensor, iou_targets: torch.Tensor, mask: torch.Tensor,
@@ -89,7 +83,9 @@ def mutual_matching_loss(map_con: torch.Tensor, sent_con: torch.Tensor, iou_targ
 
     # video -> sentence
     same_video = sent_video[:, None] == sent_video[None, :]     # [S, S]
-    overlap = segment_pair_iou(gt_segments.to(sent.device).double()) >= sent_removal_iou
+    gt = gt_segments.to(sent.device).double()
+    # union rounded as len_a + len_b - inter, as the reference MMN's sentence removal does
+    overlap = segment_iou(gt, gt, union="sum") >= sent_removal_iou
     keep = ~(same_video & overlap) | torch.eye(s, dtype=torch.bool, device=sent.device)
     vid_logits = pos_feat @ sent.t()                            # [S, K, S]
     vid_logits = vid_logits - margin * torch.eye(s, device=sent.device)[:, None, :]

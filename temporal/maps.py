@@ -16,6 +16,8 @@ from typing import List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from stvg.ops import segment_iou_aligned
+
 __all__ = ["diagonal_cells", "valid_mask", "moment_map", "iou_map", "cell_moments"]
 
 
@@ -120,9 +122,4 @@ def iou_map(segment, duration: float, num_clips: int) -> torch.Tensor:
     if not e > s:
         raise ValueError(f"segment must have start < end, got ({s}, {e})")
     m = cell_moments(num_clips, duration).double()
-    start, end = m[..., 0], m[..., 1]
-    inter = (torch.minimum(end, torch.tensor(e, dtype=torch.float64))
-             - torch.maximum(start, torch.tensor(s, dtype=torch.float64))).clamp(min=0)
-    union = torch.maximum(end, torch.tensor(e, dtype=torch.float64)) - torch.minimum(start, torch.tensor(s, dtype=torch.float64))
-    iou = torch.where(end > start, inter / union, torch.zeros_like(inter))
-    return iou.float()
+    return segment_iou_aligned(m, torch.tensor([s, e], dtype=torch.float64)).float()

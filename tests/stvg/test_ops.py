@@ -1,18 +1,24 @@
-"""Ops against slow, obviously-correct reference loops, on random inputs and edge cases."""
+"""Ops against slow, obviously-correct reference loops, on random inputs and edge cases; the numpy
+fast paths against the same references and bit for bit against their torch twins."""
+import numpy as np
 import pytest
 import torch
 
-from stvg.ops import box_iou, box_iou_aligned, nms_1d, segment_iou, segment_iou_aligned, tube_viou
-from stvg.structures import Tube
+from stvg.ops import (box_iou, box_iou_aligned, box_iou_aligned_np, box_iou_np, nms_1d, segment_iou,
+                      segment_iou_aligned, segment_iou_aligned_np, tube_viou)
+from stvg.structures import Segment, Tube
 from tests.stvg.official_reference import box_iou_ref
 
 from ..conftest import requires_cuda
 
 
-def seg_iou_ref(a, b):
+def seg_iou_ref(a, b, union="span"):
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if inter > 0 else 0.0
+    if union == "span":
+        u = max(a[1], b[1]) - min(a[0], b[0])
+    else:
+        u = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / u if inter > 0 else 0.0
 
 
 def random_boxes(n, gen, zero_area_share=0.2):
@@ -57,6 +63,62 @@ def test_segment_iou_matches_reference_loop():
         torch.testing.assert_close(batched[i], segment_iou(a.view(4, -1, 2)[i], a.view(4, -1, 2)[i]))
     torch.testing.assert_close(segment_iou_aligned(a, a.flip(0)), ref.diagonal(0).new_tensor(
         [seg_iou_ref(x.tolist(), y.tolist()) for x, y in zip(a, a.flip(0))]))
+
+
+def random_segments(gen):
+    s = torch.rand(50, 1, generator=gen, dtype=torch.float64) * 10
+    a = torch.cat([s, s + torch.rand(50, 1, generator=gen, dtype=torch.float64) * 5], 1)
+    edges = torch.tensor([[0, 1], [1, 2], [3, 4], [0, 1], [2, 2], [2, 2]], dtype=torch.float64)
+    return torch.cat([a, edges])
+
+
+def test_segment_iou_sum_union_matches_reference_loop():
+    a = random_segments(torch.Generator().manual_seed(5))
+    ref = torch.tensor([[seg_iou_ref(x, y, "sum") for y in a.tolist()] for x in a.tolist()], dtype=torch.float64)
+    torch.testing.assert_close(segment_iou(a, a, union="sum"), ref)
+    assert segment_iou(a[-2:], a[-2:], union="sum").eq(0).all()  # zero union (two points): 0, not NaN
+    # The two roundings of one union decide an exact tie differently (why both exist: see the docstring).
+    tie = torch.tensor([[0.0, 4.2], [2.1, 4.2]], dtype=torch.float64)
+    assert segment_iou(tie[:1], tie[1:]).item() == 0.5
+    assert segment_iou(tie[:1], tie[1:], union="sum").item() < 0.5
+    with pytest.raises(ValueError, match="union"):
+        segment_iou(a, a, union="hull")
+
+
+def test_numpy_fast_paths_equal_torch_bit_for_bit():
+    gen = torch.Generator().manual_seed(6)
+    a = torch.cat([random_boxes(40, gen), EDGE_BOXES])
+    b = torch.cat([random_boxes(30, gen), EDGE_BOXES])
+    an, bn = a.numpy(), b.numpy()
+    ref = np.array([[box_iou_ref(x, y) for y in bn.tolist()] for x in an.tolist()])
+    got = box_iou_np(an, bn)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(got, box_iou(a, b).numpy())
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    np.testing.assert_array_equal(box_iou_np(an, bn, area(an), area(bn)), got)
+    # aligned, with NaN rows (a frame where a tube has no box) giving 0
+    an2, bn2 = an[:30].copy(), bn[:30].copy()
+    an2[::7] = np.nan
+    aligned = box_iou_aligned_np(an2, bn2)
+    exp = box_iou_aligned(torch.from_numpy(an2), torch.from_numpy(bn2)).numpy()
+    np.testing.assert_array_equal(aligned, exp)
+    assert (aligned[::7] == 0).all()
+    np.testing.assert_allclose(aligned[1:7], [box_iou_ref(x, y) for x, y in zip(an2[1:7].tolist(), bn2[1:7].tolist())])
+    s = random_segments(gen)
+    sn, rn = s.numpy(), s.flip(0).numpy()
+    got = segment_iou_aligned_np(sn, rn)
+    np.testing.assert_array_equal(got, segment_iou_aligned(s, s.flip(0)).numpy())
+    np.testing.assert_allclose(got, [seg_iou_ref(x, y) for x, y in zip(sn.tolist(), rn.tolist())])
+
+
+def test_segment_iou_method_is_the_family():
+    gen = torch.Generator().manual_seed(7)
+    s = random_segments(gen).tolist()
+    for x, y in zip(s, s[::-1]):
+        got = Segment(*x).iou(Segment(*y))
+        assert type(got) is float and got == seg_iou_ref(x, y)
+        x64, y64 = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+        assert got == segment_iou_aligned(x64, y64).item()
 
 
 def tube_viou_ref(p: Tube, g: Tube):
