@@ -26,6 +26,10 @@ Algorithm (deterministic; one pass over the detection steps, i.e. the frames tha
    tubes outrank short bursts of equal confidence. Tubes are ordered by score (ties: earlier start,
    then creation order), and a tube whose vIoU (:func:`stvg.ops.tube_viou`) with a better kept tube
    exceeds ``tube_nms_viou`` is suppressed.
+
+In the code: :func:`_clean` (step 1); :func:`_track`, one step at a time through :func:`_predict`,
+:func:`_associate`, :func:`_update` and :func:`_spawn` (steps 2-3); :func:`_build_tubes` (steps 4-5);
+:func:`suppress_tubes` (step 5).
 """
 from __future__ import annotations
 
@@ -36,10 +40,11 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from stvg.ops import box_iou_aligned_np, box_iou_np
 from stvg.structures import Detections, Tube
 
 __all__ = ["LinkParams", "LinkReport", "link_detections", "interpolate_track", "smooth_boxes",
-           "pairwise_iou", "suppress_tubes"]
+           "suppress_tubes"]
 
 _FORBIDDEN = 1e6
 _CHUNK = 16  # frames per chunk of the tube-NMS bound
@@ -133,8 +138,7 @@ def _gather(detections, features, use_app):
             fe = torch.as_tensor(fe).detach().cpu().double()
             if fe.shape[0] != counts[i]:
                 raise ValueError(f"frame {frame_ids[i]}: {counts[i]} boxes but {fe.shape[0]} feature rows")
-            fe = fe.reshape(counts[i], -1)
-            rows.append(fe)
+            rows.append(fe.reshape(counts[i], -1) if fe.numel() else fe.reshape(0, 0))
         dims = {r.shape[1] for r in rows if r.shape[0]}
         if len(dims) > 1:
             raise ValueError(f"features: rows of different lengths {sorted(dims)}")
@@ -161,33 +165,6 @@ def _clean(boxes: np.ndarray, scores: np.ndarray, frame_size, min_score, rep: Li
         rep.num_low_score = int(low.sum())
         keep &= ~low
     return keep
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of ``a float[N, 4]`` x ``b float[M, 4]`` (x1, y1, x2, y2) -> ``float[N, M]``; the same
-    values as :func:`stvg.ops.box_iou` (tested against it), in numpy: at ~30 x 30 boxes per frame
-    the torch call overhead dominated the whole linking time."""
-    at, bt = a.T[:, :, None], b.T[:, None, :]
-    w = np.minimum(at[2], bt[2]) - np.maximum(at[0], bt[0])
-    h = np.minimum(at[3], bt[3]) - np.maximum(at[1], bt[1])
-    np.maximum(w, 0.0, out=w)
-    np.maximum(h, 0.0, out=h)
-    inter = w * h
-    area_a = np.maximum(a[:, 2] - a[:, 0], 0.0) * np.maximum(a[:, 3] - a[:, 1], 0.0)
-    area_b = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return inter / np.maximum(union, np.finfo(np.float64).tiny)  # inter = 0 wherever union = 0
-
-
-def _iou_with_areas(a: np.ndarray, area_a: np.ndarray, b: np.ndarray, area_b: np.ndarray) -> np.ndarray:
-    """:func:`pairwise_iou` with the boxes' areas given (boxes ``b`` have positive area)."""
-    at, bt = a.T[:, :, None], b.T
-    w = np.minimum(at[2], bt[2]) - np.maximum(at[0], bt[0])
-    h = np.minimum(at[3], bt[3]) - np.maximum(at[1], bt[1])
-    np.maximum(w, 0.0, out=w)
-    np.maximum(h, 0.0, out=h)
-    w *= h
-    return w / (area_a[:, None] + area_b - w)
 
 
 def _normalise(f: np.ndarray) -> np.ndarray:
@@ -244,95 +221,82 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
         raise ValueError(f"{len(detections)} frames of detections but {len(features)} of features")
     rep = LinkReport(num_frames=len(detections))
     use_app = features is not None and p.appearance_weight > 0
+    boxes, scores, feats, frame_ids, offsets = _gather(detections, features, use_app)
+    keep = _clean(boxes, scores, frame_size, p.min_score, rep)
+    track_of, rep.num_tracks = _track(boxes, keep, None if feats is None else _normalise(feats),
+                                      frame_ids, offsets, p)
+    if not rep.num_tracks:
+        return [], rep
+    det_frame = np.repeat(frame_ids, np.diff(offsets))
+    sel = track_of >= 0
+    tubes = _build_tubes(track_of[sel], det_frame[sel], boxes[sel], scores[sel], p, rep)
+    tubes, rep.num_suppressed = suppress_tubes(tubes, p.tube_nms_viou)
+    rep.num_tubes = len(tubes)
+    return tubes, rep
 
-    boxes_all, scores_all, feats_all, frame_ids, offsets = _gather(detections, features, use_app)
-    keep = _clean(boxes_all, scores_all, frame_size, p.min_score, rep)
-    if feats_all is not None:
-        feats_all = _normalise(feats_all)
-    # A cleaned-away box keeps its slot (offsets stay valid) but is never assigned: track -1.
+
+# Track state: one row per track in a float64[tracks, 13] matrix (one gather and one scatter per
+# step keep the loop fast). Its columns:
+_BOX = slice(0, 4)   # the track box x1, y1, x2, y2 (alpha-beta filtered; the tubes use the detections)
+_VEL = slice(4, 8)   # per-frame velocity of the box: the centre's, in every coordinate
+_FRAME = 8           # decoded frame of the last match
+_STEP = 9            # detection step of the last match
+_AREA = 10           # area of the track box (a prediction moves the centre only: the area stays)
+_MOMENTUM = 11       # velocity momentum of the next match: 0 for a newborn track, then velocity_momentum
+_GAIN = 12           # position gain of the next match: 1 for a newborn track, then position_gain
+_WIDTH = 13
+
+
+def _track(boxes_all: np.ndarray, keep: np.ndarray, feats_all: Optional[np.ndarray],
+           frame_ids: np.ndarray, offsets: np.ndarray, p: LinkParams) -> Tuple[np.ndarray, int]:
+    """The pass over the detection steps (steps 2 and 3 of the module docstring).
+
+    Args:
+        boxes_all: ``float64[D, 4]`` every step's boxes, step ``t`` in rows ``offsets[t]:offsets[t + 1]``;
+            keep: ``bool[D]`` the boxes that survived cleaning; feats_all: ``float64[D, C]`` unit
+            appearance features (None: no appearance term); frame_ids: ``int64[T]`` each step's frame.
+    Returns:
+        ``(track id of every box int64[D], -1 for a cleaned-away box; number of tracks)``.
+    """
+    steps = frame_ids.shape[0]
     track_of = np.full(boxes_all.shape[0], -1, dtype=np.int64)
     cap = max(1, int(keep.sum()))  # every track starts with a detection
-    # Track state rows: last box (0:4), per-frame velocity (4:8), last frame (8), last step (9),
-    # detections so far (10), box area (11: predictions move the centre only, the area stays),
-    # velocity momentum (12) and position gain (13) for the next match: 0 and 1 for a newborn track
-    # (no history: its 2nd detection sets velocity and box outright), vm and gain afterwards.
-    state = np.zeros((cap, 14))
-    all_matched = True  # every live track matched on the previous step: none can expire now
-    vm, gain = p.velocity_momentum, p.position_gain
-    track_feat = np.zeros((cap, feats_all.shape[1])) if use_app else None
-    live = np.zeros(0, dtype=np.int64)  # ids of live tracks
-    n_tracks = 0
-    velocity = p.motion == "velocity"
-    thr, max_gap = p.iou_threshold, p.max_gap
-    det_step = np.repeat(np.arange(len(detections)), np.diff(offsets))
-    dropped = np.bincount(det_step[~keep], minlength=len(detections)).tolist()
+    state = np.zeros((cap, _WIDTH))
+    track_feat = None if feats_all is None else np.zeros((cap, feats_all.shape[1]))
     area_all = (boxes_all[:, 2] - boxes_all[:, 0]) * (boxes_all[:, 3] - boxes_all[:, 1])
+    step_of = np.repeat(np.arange(steps), np.diff(offsets))
+    dropped = np.bincount(step_of[~keep], minlength=steps).tolist()
     offs, fids = offsets.tolist(), frame_ids.tolist()
-    for t in range(len(detections)):
+    live = np.zeros(0, dtype=np.int64)  # ids of the live tracks
+    n_tracks = 0
+    all_matched = True  # every live track matched on the previous step: none can expire now
+    for t in range(steps):
         o0, o1 = offs[t], offs[t + 1]
-        if o1 == o0:
+        n = o1 - o0 - dropped[t]
+        if not n:
             all_matched = False
             continue
-        if dropped[t]:
-            idx = np.flatnonzero(keep[o0:o1]) + o0
-            n = idx.size
-            if not n:
-                all_matched = False
-                continue
-        else:
-            idx = slice(o0, o1)
-            n = o1 - o0
-        f = fids[t]
-        boxes = boxes_all[idx]
-        matched = 0
-        n_live = 0
+        idx = np.flatnonzero(keep[o0:o1]) + o0 if dropped[t] else slice(o0, o1)
+        f, boxes, areas = fids[t], boxes_all[idx], area_all[idx]
         if live.size:
             st = state[live]
-            if not all_matched:
-                alive = st[:, 9] >= t - max_gap - 1
+            if not all_matched:  # end the tracks unmatched for more than max_gap steps
+                alive = st[:, _STEP] >= t - p.max_gap - 1
                 if not alive.all():
                     live, st = live[alive], st[alive]
-        if live.size:
-            pred = st[:, 0:4] + st[:, 4:8] * (f - st[:, 8:9]) if velocity else st[:, 0:4]
-            iou = _iou_with_areas(pred, st[:, 11], boxes, area_all[idx])
-            if use_app:
-                cos = track_feat[live] @ feats_all[idx].T
-                cost = (1 - p.appearance_weight) * (1.0 - iou) + p.appearance_weight * (1 - cos) / 2
-                cost[iou < thr] = _FORBIDDEN
-            else:
-                cost = np.where(iou >= thr, 1.0 - iou, _FORBIDDEN)
-            rows, cols = linear_sum_assignment(cost)
-            n_live = live.size
-            ok = iou[rows, cols] >= thr
-            if not ok.all():
-                rows, cols = rows[ok], cols[ok]
+        n_live, matched = live.size, 0
+        if n_live:
+            pred = _predict(st, f, p)
+            rows, cols = _associate(pred, st[:, _AREA], boxes, areas, p,
+                                    None if track_feat is None else track_feat[live],
+                                    None if feats_all is None else feats_all[idx])
             matched = cols.size
         assign = np.empty(n, dtype=np.int64)
         if matched:
             tr = live[rows]
             assign[cols] = tr
-            old = st[rows]
-            z = boxes[cols]
-            upd = np.empty_like(old)  # the matched tracks' new state rows, written at once
-            # the centre's velocity (the size follows the track box), averaged with momentum
-            vc = ((z - old[:, 0:4]) / (f - old[:, 8:9])) @ _CENTRE
-            mom = old[:, 12:13]
-            upd[:, 4:8] = mom * old[:, 4:8] + (1 - mom) * vc
-            if gain < 1.0:  # alpha-beta filter: the track box moves part of the way to the detection
-                xp = pred[rows] if velocity else old[:, 0:4]
-                xs = xp + old[:, 13:14] * (z - xp)
-                upd[:, 0:4] = xs
-                upd[:, 11] = (xs[:, 2] - xs[:, 0]) * (xs[:, 3] - xs[:, 1])
-            else:
-                upd[:, 0:4] = z
-                upd[:, 11] = area_all[idx][cols]
-            upd[:, 8] = f
-            upd[:, 9] = t
-            upd[:, 10] = old[:, 10] + 1
-            upd[:, 12] = vm
-            upd[:, 13] = gain
-            state[tr] = upd
-            if use_app:
+            state[tr] = _update(st[rows], pred[rows], boxes[cols], areas[cols], f, t, p)
+            if track_feat is not None:
                 m = p.appearance_momentum
                 track_feat[tr] = _normalise(m * track_feat[tr] + (1 - m) * feats_all[idx][cols])
         if matched < n:
@@ -344,32 +308,86 @@ def link_detections(detections: Sequence[Detections], frame_size: Optional[Tuple
                 new = np.arange(n)
             ids = np.arange(n_tracks, n_tracks + new.size)
             assign[new] = ids
-            born = np.zeros((new.size, state.shape[1]))
-            born[:, 0:4] = boxes[new]
-            born[:, 8] = f
-            born[:, 9] = t
-            born[:, 10] = 1
-            born[:, 11] = area_all[idx][new]
-            born[:, 13] = 1.0  # momentum 0, gain 1 for the track's 2nd detection
-            state[ids] = born
-            if use_app:
+            state[ids] = _spawn(boxes[new], areas[new], f, t)
+            if track_feat is not None:
                 track_feat[ids] = feats_all[idx][new]
             n_tracks += new.size
             live = np.concatenate([live, ids])
         track_of[idx] = assign
         all_matched = matched == n_live
-    rep.num_tracks = n_tracks
-    if not n_tracks:
-        return [], rep
-    det_frame = np.repeat(frame_ids, np.diff(offsets))
-    sel = track_of >= 0
-    tubes = _build_tubes(track_of[sel], det_frame[sel], boxes_all[sel], scores_all[sel], p, rep)
-    tubes, rep.num_suppressed = suppress_tubes(tubes, p.tube_nms_viou)
-    rep.num_tubes = len(tubes)
-    return tubes, rep
+    return track_of, n_tracks
+
+
+def _predict(st: np.ndarray, frame: int, p: LinkParams) -> np.ndarray:
+    """Each track's box on ``frame`` (state rows ``st float64[L, 13]``) -> ``float64[L, 4]``: its last
+    box, moved by its velocity over the frames since its last match when ``motion="velocity"``."""
+    if p.motion != "velocity":
+        return st[:, _BOX]
+    return st[:, _BOX] + st[:, _VEL] * (frame - st[:, _FRAME, None])
+
+
+def _associate(pred: np.ndarray, pred_area: np.ndarray, boxes: np.ndarray, areas: np.ndarray,
+               p: LinkParams, track_feat: Optional[np.ndarray], det_feat: Optional[np.ndarray]
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """Hungarian assignment of predicted track boxes ``float64[L, 4]`` (areas ``[L]``) to detections
+    ``float64[N, 4]`` (areas ``[N]``) on the cost ``(1 - w) (1 - IoU) + w (1 - cos) / 2``; a pair
+    with ``IoU < iou_threshold`` is never matched. ``track_feat [L, C]`` / ``det_feat [N, C]``: unit
+    features (None: ``w = 0``). -> matched ``(track rows int[K], detection columns int[K])``."""
+    iou = box_iou_np(pred, boxes, pred_area, areas)
+    thr = p.iou_threshold
+    if track_feat is not None:
+        w = p.appearance_weight
+        cost = (1 - w) * (1.0 - iou) + w * (1 - track_feat @ det_feat.T) / 2
+        cost[iou < thr] = _FORBIDDEN
+    else:
+        cost = np.where(iou >= thr, 1.0 - iou, _FORBIDDEN)
+    rows, cols = linear_sum_assignment(cost)
+    ok = iou[rows, cols] >= thr  # the assignment may still pick forbidden pairs
+    if not ok.all():
+        rows, cols = rows[ok], cols[ok]
+    return rows, cols
+
+
+def _update(old: np.ndarray, pred: np.ndarray, z: np.ndarray, z_area: np.ndarray, frame: int, step: int,
+            p: LinkParams) -> np.ndarray:
+    """New state rows of the tracks matched on this step: their rows ``old float64[K, 13]``, their
+    predicted boxes ``pred [K, 4]``, the detections ``z [K, 4]`` (areas ``z_area [K]``). The
+    velocity of the centre is averaged with the track's momentum; the box moves the track's gain of
+    the way from the prediction to the detection (the detection itself when ``position_gain`` is 1)."""
+    new = np.empty_like(old)
+    # the centre's displacement per frame, in every coordinate (the size follows the track box)
+    centre_vel = ((z - old[:, _BOX]) / (frame - old[:, _FRAME, None])) @ _CENTRE
+    mom = old[:, _MOMENTUM, None]
+    new[:, _VEL] = mom * old[:, _VEL] + (1 - mom) * centre_vel
+    if p.position_gain < 1.0:
+        box = pred + old[:, _GAIN, None] * (z - pred)
+        new[:, _BOX] = box
+        new[:, _AREA] = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1])
+    else:
+        new[:, _BOX] = z
+        new[:, _AREA] = z_area
+    new[:, _FRAME] = frame
+    new[:, _STEP] = step
+    new[:, _MOMENTUM] = p.velocity_momentum
+    new[:, _GAIN] = p.position_gain
+    return new
+
+
+def _spawn(z: np.ndarray, z_area: np.ndarray, frame: int, step: int) -> np.ndarray:
+    """State rows of new tracks started by the unmatched detections ``z float64[K, 4]`` (areas
+    ``[K]``): no velocity, and momentum 0, gain 1 so their second detection sets velocity and box."""
+    born = np.zeros((z.shape[0], _WIDTH))
+    born[:, _BOX] = z
+    born[:, _FRAME] = frame
+    born[:, _STEP] = step
+    born[:, _AREA] = z_area
+    born[:, _GAIN] = 1.0
+    return born
 
 
 def _build_tubes(track, frame, boxes, scores, p: LinkParams, rep: LinkReport) -> List[Tube]:
+    """Each track's detections (``track int[K]``, ``frame int[K]``, ``boxes float64[K, 4]``,
+    ``scores float64[K]``) -> dense tubes of the tracks with ``min_length`` detections, best first."""
     order = np.argsort(track, kind="stable")  # by track; frames already increase within a track
     track, frame, boxes, scores = track[order], frame[order], boxes[order], scores[order]
     starts = np.flatnonzero(np.r_[True, track[1:] != track[:-1]])
@@ -391,8 +409,9 @@ def _build_tubes(track, frame, boxes, scores, p: LinkParams, rep: LinkReport) ->
 
 def suppress_tubes(tubes: List[Tube], thr: float) -> Tuple[List[Tube], int]:
     """Greedy tube NMS over dense tubes given best first: drop a tube whose vIoU with a kept tube is
-    ``> thr``. vIoU is the official definition (:func:`stvg.ops.tube_viou`, tested equal), computed
-    for one candidate against all kept tubes at once on a frame grid. -> (kept, number dropped)."""
+    ``> thr``. vIoU is the official definition (the one :func:`stvg.ops.tube_viou` computes, tested
+    equal), computed for one candidate against all kept tubes at once on a frame grid with
+    :func:`stvg.ops.box_iou_aligned_np`. -> (kept, number dropped)."""
     if thr >= 1.0 or len(tubes) < 2:
         return list(tubes), 0
     lo = min(t.start_frame for t in tubes)
@@ -426,14 +445,7 @@ def suppress_tubes(tubes: List[Tube], thr: float) -> Tuple[List[Tube], int]:
         else:
             cand = k[:0]
         if cand.size:
-            a, b = grid[cand], grid[i][None]
-            w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
-            h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
-            ok = (w > 0) & (h > 0)  # False where either tube has no box (NaN)
-            inter_a = np.where(ok, w * h, 0.0)
-            ua = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-                  + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter_a)
-            ious = np.where(ok, inter_a / np.where(ok, ua, 1.0), 0.0)
+            ious = box_iou_aligned_np(grid[cand], grid[i][None])  # 0 where either has no box (NaN)
             u = (np.maximum(span[cand, 1], span[i, 1]) - np.minimum(span[cand, 0], span[i, 0]) + 1)
             if (ious.sum(1) / u > thr).any():
                 continue

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from spatial.linking import (LinkParams, interpolate_track, link_detections, pairwise_iou,
-                             smooth_boxes, suppress_tubes)
-from stvg.ops import box_iou, tube_viou
+from spatial.linking import LinkParams, interpolate_track, link_detections, smooth_boxes, suppress_tubes
+from stvg.ops import tube_viou
 from stvg.structures import Detections, Tube
 
 
@@ -114,15 +113,6 @@ def test_smoothing_moving_average():
     np.testing.assert_allclose(smooth_boxes(b, 5)[1], b[0:3].mean(0))
 
 
-def test_pairwise_iou_matches_stvg_ops():
-    rng = np.random.default_rng(1)
-    a = rng.uniform(0, 50, (7, 4)); a[:, 2:] += a[:, :2]
-    b = rng.uniform(0, 50, (5, 4)); b[:, 2:] += b[:, :2]
-    b[0] = [10, 10, 10, 30]  # zero area
-    exp = box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-    np.testing.assert_allclose(pairwise_iou(a, b), exp, atol=1e-12)
-
-
 def test_suppress_tubes_matches_tube_viou_definition():
     rng = np.random.default_rng(2)
     tubes = []
@@ -192,6 +182,17 @@ def test_appearance_term_resolves_ambiguous_swap():
     starts = lambda ts: sorted((float(t.boxes[0, 0]), float(t.boxes[1, 0])) for t in ts)  # noqa: E731
     assert starts(without) == [(80.0, 80.0), (100.0, 100.0)]
     assert starts(with_app) == [(80.0, 100.0), (100.0, 80.0)]
+
+
+def test_appearance_features_with_empty_frames():
+    # A frame with no person has a [0, D] feature array; it used to fail to reshape.
+    frames = range(0, 20, 2)
+    dets = dets_from([lambda f: None if f == 6 else (100.0 + f, 100.0)], frames)
+    feats = [torch.ones(len(d.boxes), 3) for d in dets]
+    with_app, rep = link_detections(dets, features=feats, appearance_weight=0.5)
+    plain, _ = link_detections(dets)
+    assert rep.num_tracks == 1 and len(with_app) == 1 and feats[3].shape == (0, 3)
+    assert torch.equal(with_app[0].boxes, plain[0].boxes)  # identical features: the IoU decides
 
 
 def test_deterministic_and_tube_score_documented():
