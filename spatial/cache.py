@@ -1,12 +1,13 @@
 """Per-video detection cache keyed by the detector setting, and detection over one video.
 
-Layout: ``<root>/<detector>-<key>/`` holds ``setting.json`` (the full setting) and one
-``<video_id>.npz`` per video. ``key`` is a hash of the detector's :meth:`setting` together with the
-detection stride, so a changed setting (threshold, model, weights file, stride, ...) lands in a
-different folder and never reads a stale file; each file also records its key, frame count and
-frames, and a file that disagrees with the request is recomputed. Files are written atomically.
-A long video saves its progress to ``<video_id>.partial.npz`` every ``save_every`` frames and a
-restarted run resumes from there.
+Layout: ``<root>/<detector>-<key>/`` is a :class:`stvg.store.VideoStore` (kind ``detections``):
+one ``<video_id>.npz`` per video (ids: :mod:`stvg.data.ids`, the file name with extension) and the
+full setting in ``.store/settings.json``. ``key`` is a hash of the detector's :meth:`setting`
+together with the detection stride, so a changed setting (threshold, model, weights file, stride,
+...) lands in a different folder and never reads a stale file; each file also records its key,
+frame count and frames, and a file that disagrees with the request is recomputed. Files are written
+atomically. A long video saves its progress to ``<video_id>.npz.partial`` every ``save_every``
+frames and a restarted run resumes from there.
 
 File arrays: ``frames int64[F]`` (the detected frames), ``counts int64[F]``, ``boxes float32[sum, 4]``,
 ``scores float32[sum]``, ``meta`` (a JSON string: key, num_frames, stride, video_id).
@@ -22,13 +23,12 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from stvg.io import atomic_write, atomic_write_json
+from stvg.data.ids import video_id_of
+from stvg.store import VideoStore
 from stvg.structures import Detections
 
-__all__ = ["setting_key", "detection_frames", "DetectionCache", "save_detections", "load_detections",
+__all__ = ["setting_key", "detection_frames", "DetectionCache", "detection_arrays", "load_detections",
            "detect_video"]
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._+=-][A-Za-z0-9._+=@ -]*$")
 
 
 def setting_key(setting: Dict[str, Any], stride: int) -> str:
@@ -50,19 +50,18 @@ def detection_frames(num_frames: int, stride: int) -> np.ndarray:
     return idx
 
 
-def save_detections(path: str, dets: Sequence[Detections], meta: Dict[str, Any]) -> None:
-    """Write detections atomically as ``.npz`` (arrays in the module docstring)."""
+def detection_arrays(dets: Sequence[Detections], meta: Dict[str, Any]) -> Dict[str, np.ndarray]:
+    """The arrays of a detection file (module docstring)."""
     frames = np.asarray([int(d.frame) for d in dets], dtype=np.int64)
     counts = np.asarray([len(d.scores) for d in dets], dtype=np.int64)
     boxes = (torch.cat([d.boxes.cpu() for d in dets]).numpy() if dets else np.zeros((0, 4), np.float32))
     scores = (torch.cat([d.scores.cpu() for d in dets]).numpy() if dets else np.zeros((0,), np.float32))
-    with atomic_write(path, "wb") as f:
-        np.savez(f, frames=frames, counts=counts, boxes=boxes.astype(np.float32).reshape(-1, 4),
-                 scores=scores.astype(np.float32), meta=np.asarray(json.dumps(meta, sort_keys=True)))
+    return {"frames": frames, "counts": counts, "boxes": boxes.astype(np.float32).reshape(-1, 4),
+            "scores": scores.astype(np.float32), "meta": np.asarray(json.dumps(meta, sort_keys=True))}
 
 
 def load_detections(path: str) -> tuple:
-    """Read a file written by :func:`save_detections` -> ``(list[Detections], meta dict)``.
+    """Read a detection file (:func:`detection_arrays`) -> ``(list[Detections], meta dict)``.
     Raises ``ValueError`` naming the file when it is corrupt."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -83,24 +82,24 @@ def load_detections(path: str) -> tuple:
 
 
 class DetectionCache:
-    """The cache folder of one detector setting under ``root``."""
+    """The cache folder of one detector setting under ``root``; ``store`` is its VideoStore."""
 
     def __init__(self, root: str, setting: Dict[str, Any], stride: int = 1) -> None:
         self.setting, self.stride = setting, int(stride)
         self.key = setting_key(setting, self.stride)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(setting.get("detector", "detector")))
         self.dir = os.path.join(os.fspath(root), f"{name}-{self.key}")
+        self.store = VideoStore(self.dir, {"key": self.key, "stride": self.stride, "setting": setting},
+                                "detections", suffix=".npz")
+        self._checked = False
 
     def path(self, video_id: str, partial: bool = False) -> str:
-        if not _SAFE_ID.match(video_id) or video_id in (".", ".."):
-            raise ValueError(f"video id {video_id!r} cannot name a cache file")
-        return os.path.join(self.dir, f"{video_id}{'.partial' if partial else ''}.npz")
+        return self.store.path(video_id, partial)
 
     def _ensure_dir(self) -> None:
-        spath = os.path.join(self.dir, "setting.json")
-        if not os.path.exists(spath):
-            atomic_write_json(spath, {"key": self.key, "stride": self.stride, "setting": self.setting},
-                              indent=1)
+        if not self._checked:
+            self.store.check_settings()
+            self._checked = True
 
     def meta(self, video_id: str, num_frames: int) -> Dict[str, Any]:
         return {"key": self.key, "stride": self.stride, "num_frames": int(num_frames), "video_id": video_id}
@@ -121,13 +120,9 @@ class DetectionCache:
         return dets if self._matches(meta, video_id, num_frames) else None
 
     def save(self, video_id: str, num_frames: int, dets: Sequence[Detections], partial: bool = False) -> None:
+        """Write atomically; a complete file removes the partial one and any failure record."""
         self._ensure_dir()
-        save_detections(self.path(video_id, partial), dets, self.meta(video_id, num_frames))
-        if not partial:
-            try:
-                os.unlink(self.path(video_id, partial=True))
-            except FileNotFoundError:
-                pass
+        self.store.write(video_id, detection_arrays(dets, self.meta(video_id, num_frames)), partial=partial)
 
 
 def detect_video(detector, video_path: str, video_id: Optional[str] = None,
@@ -142,7 +137,7 @@ def detect_video(detector, video_path: str, video_id: Optional[str] = None,
     from stvg.video import VideoReader
 
     reader = VideoReader(video_path)
-    video_id = video_id or os.path.splitext(os.path.basename(video_path))[0]
+    video_id = video_id or video_id_of(video_path)
     if cache is not None and cache.stride != stride:
         raise ValueError(f"cache was made for stride {cache.stride}, asked for stride {stride}")
     if cache is not None:

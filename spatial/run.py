@@ -1,84 +1,120 @@
-"""Person detection over many videos: sharded, cached per setting, resumable, failure-tolerant.
+"""The spatial stage over a whole dataset: person detection into the cache, and one tube file per video.
 
     summary = detect_dataset(videos, detector, cache_root="cache/detections", stride=4)
+    summary = build_dataset_tubes(videos, cfg, "tubes/")     # -> tubes/<video id>.json
 
-``videos``: ``{video_id: path}``. Each process takes its share of the ids
-(:func:`stvg.sharding.shard_items`: ``num_shards``/``shard`` or torchrun's ``WORLD_SIZE``/``RANK``);
-a video whose cache file is complete is skipped, a half-done one resumes (:mod:`spatial.cache`), and
-a video that cannot be read is recorded with its reason in ``<cache dir>/failures.shard<i>.json``
-instead of stopping the run.
+``videos``: ``{video_id: path}`` (ids: :mod:`stvg.data.ids`; listings: ``videos_in_folder``,
+``videos_from_annotation``). Each process takes its share of the ids (:func:`stvg.sharding.shard_items`:
+``num_shards``/``shard`` or torchrun's ``WORLD_SIZE``/``RANK``); a finished video is skipped, a
+half-detected one resumes (:mod:`spatial.cache`), and a video that cannot be read is recorded with its
+reason instead of stopping the run. Both jobs keep their files in a :class:`stvg.store.VideoStore`
+and return a :class:`stvg.store.JobSummary`; the failures are listed in ``<folder>.failures.json``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence
 
-from stvg.io import atomic_write_json
+from stvg.config import Config
+from stvg.data.ids import check_video_id
+from stvg.engine.logs import progress_bar
 from stvg.sharding import resolve_shard, shard_items
+from stvg.store import JobSummary, VideoStore
 
 from .cache import DetectionCache, detect_video
+from .detectors import PersonDetector
+from .linking import LinkParams
+from .tubes import build_video_tubes, detector_from_config, tubes_to_json
 
-__all__ = ["DetectionSummary", "detect_dataset"]
+__all__ = ["detect_dataset", "build_dataset_tubes", "tube_settings"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class DetectionSummary:
-    cache_dir: str
-    num_shards: int
-    shard: int
-    num_assigned: int = 0
-    num_cached: int = 0
-    num_detected: int = 0
-    num_frames: int = 0
-    failures: Dict[str, str] = field(default_factory=dict)
-
-    def message(self) -> str:
-        text = (f"shard {self.shard}/{self.num_shards}: {self.num_detected} detected "
-                f"({self.num_frames} frames), {self.num_cached} already cached, {len(self.failures)} failed "
-                f"of {self.num_assigned} -> {self.cache_dir}")
-        if self.failures:
-            text += f"; failures in {os.path.join(self.cache_dir, f'failures.shard{self.shard}.json')}"
-        return text
+# what reading or detecting one bad video raises (missing, corrupt, truncated, a bad stored file)
+_VIDEO_ERRORS = (OSError, ValueError, RuntimeError, IndexError, KeyError)
 
 
 def detect_dataset(videos: Mapping[str, str], detector, cache_root: str, stride: int = 1,
                    num_shards: Optional[int] = None, shard: Optional[int] = None,
-                   progress: bool = True) -> DetectionSummary:
+                   progress: bool = True) -> JobSummary:
     """Detect people in this shard's videos into the per-setting cache under ``cache_root``."""
+    from stvg.video import VideoReader
+
     n, i = resolve_shard(num_shards, shard)
     cache = DetectionCache(cache_root, detector.setting(), stride)
-    mine = shard_items(list(videos), n, i)
-    summary = DetectionSummary(cache.dir, n, i, num_assigned=len(mine))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(mine), desc=f"videos (shard {i}/{n})", unit="video")
-    for vid in mine:
-        path = videos[vid]
+    cache.store.check_settings()
+    mine = _mine(videos, n, i)
+    summary = JobSummary("detections", cache.dir, cache.store.failures_file, n, i, verb="detected",
+                         num_assigned=len(mine))
+
+    def work(vid: str, path: str) -> bool:
+        if os.path.isfile(cache.path(vid)) and cache.load(vid, VideoReader(path).num_frames) is not None:
+            return False
+        detect_video(detector, path, vid, cache=cache, stride=stride, progress=False)
+        return True
+
+    _each_video(mine, videos, cache.store, summary, work, progress, f"detect {i}/{n}" if n > 1 else "detect")
+    return summary.finish(cache.store.merge(videos))
+
+
+def tube_settings(cfg: Config, detector: PersonDetector) -> dict:
+    """What a tube file depends on: the detector's setting, the stride and the link parameters."""
+    return {"detector": detector.setting(), "stride": int(cfg.DETECTION.STRIDE),
+            "linking": dataclasses.asdict(LinkParams.from_config(cfg.LINKING))}
+
+
+def build_dataset_tubes(videos: Mapping[str, str], cfg: Config, out_dir: str,
+                        detector: Optional[PersonDetector] = None, num_shards: Optional[int] = None,
+                        shard: Optional[int] = None, progress: bool = True) -> JobSummary:
+    """One tube file (:mod:`spatial.tubes` format) per video in ``out_dir/<video id>.json``.
+
+    Detections come from the cache under ``DETECTION.CACHE_DIR`` when set (videos missing from it are
+    detected and cached); otherwise each video is detected in memory. The resolved config is
+    written to ``out_dir/config.yaml``; a rerun with other tube settings is an error naming them.
+    """
+    n, i = resolve_shard(num_shards, shard)
+    detector = detector or detector_from_config(cfg)
+    store = VideoStore(out_dir, tube_settings(cfg, detector), "tubes", suffix=".json")
+    store.check_settings()
+    cfg.dump(os.path.join(out_dir, "config.yaml"))
+    mine = _mine(videos, n, i)
+    summary = JobSummary("tubes", store.root, store.failures_file, n, i, verb="built", num_assigned=len(mine))
+    done = store.done_ids()
+
+    def work(vid: str, path: str) -> bool:
+        if vid in done:
+            return False
+        store.write(vid, tubes_to_json(build_video_tubes(path, cfg, vid, detector=detector)))
+        return True
+
+    _each_video(mine, videos, store, summary, work, progress, f"tubes {i}/{n}" if n > 1 else "tubes")
+    return summary.finish(store.merge(videos))
+
+
+def _mine(videos: Mapping[str, str], n: int, i: int) -> list:
+    for vid in videos:
+        check_video_id(vid)
+    return shard_items(list(videos), n, i)
+
+
+def _each_video(ids: Sequence[str], videos: Mapping[str, str], store: VideoStore, summary: JobSummary,
+                work: Callable[[str, str], bool], progress: bool, desc: str) -> None:
+    """``work(vid, path)`` for each id (True: done now, False: was already done); a video that
+    raises is recorded as failed, with its reason, and the run goes on."""
+    bar = progress_bar(total=len(ids), desc=desc, unit="video", enabled=progress)
+    for vid in ids:
         try:
-            if os.path.isfile(cache.path(vid)):
-                from stvg.video import VideoReader
-                if cache.load(vid, VideoReader(path).num_frames) is not None:
-                    summary.num_cached += 1
-                    continue
-            dets, _ = detect_video(detector, path, vid, cache=cache, stride=stride, progress=False)
-            summary.num_detected += 1
-            summary.num_frames += len(dets)
-        except (OSError, ValueError, RuntimeError, IndexError, KeyError) as e:
-            summary.failures[vid] = f"{type(e).__name__}: {e}"
-            log.warning("video %s (%s) failed: %s", vid, path, e)
-        finally:
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    fpath = os.path.join(cache.dir, f"failures.shard{i}.json")
-    if summary.failures:
-        atomic_write_json(fpath, summary.failures, indent=1)
-    elif os.path.exists(fpath):
-        os.unlink(fpath)
-    return summary
+            if work(vid, videos[vid]):
+                summary.num_done += 1
+            else:
+                summary.num_skipped += 1
+        except _VIDEO_ERRORS as e:
+            reason = f"{type(e).__name__}: {e}"
+            summary.failures[vid] = reason
+            store.write_failure(vid, reason)
+            log.warning("video %s (%s) failed: %s", vid, videos[vid], reason)
+        bar.set_postfix(failed=len(summary.failures), refresh=False)
+        bar.update(1)
+    bar.close()

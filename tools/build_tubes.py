@@ -1,47 +1,69 @@
 #!/usr/bin/env python
-"""Detect people in one video, link them into tubes, write the tubes (JSON) and a contact sheet.
+"""Person tubes: detect people, link them into tubes, write one tube JSON per video.
 
+One video (prints the tubes; optional tube file and contact sheet):
     python tools/build_tubes.py --video clip.mp4 --out tubes.json --vis sheet.png
     python tools/build_tubes.py --video clip.mp4 --detector torchvision --stride 2 --device cuda \
         --opts DETECTOR.TORCHVISION.MODEL fasterrcnn_mobilenet_v3_large_fpn
 
-Options not given here are set with ``--config FILE`` (see configs/spatial/) and ``--opts KEY VALUE``;
-the resolved config is written next to ``--out`` as ``<out>.config.yaml``.
+A whole dataset (one OUT_DIR/<video id>.json per video; sharded, resumable, failures listed):
+    python tools/build_tubes.py --ann test.json --video-dir videos/ --out-dir tubes/ --cache-dir cache/det
+    python tools/build_tubes.py --videos videos/ --out-dir tubes/ [--num-shards 4 --shard 0]
+    torchrun --nproc_per_node 4 tools/build_tubes.py --videos videos/ --out-dir tubes/ ...  # a shard per rank
+
+Video ids are the file names with extension (the annotation keys). With a detection cache
+(``--cache-dir`` or DETECTION.CACHE_DIR, e.g. filled by tools/detect_persons.py), cached detections
+are reused and missing ones detected and cached. Options not given here are set with
+``--config FILE`` (see configs/spatial/) and ``--opts KEY VALUE``; the resolved config is written
+next to ``--out`` (``<out>.config.yaml``) or into ``--out-dir`` (``config.yaml``).
+Exit status: 0 done; 1 some videos failed (listed in OUT_DIR.failures.json); 2 bad input or config.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from spatial.defaults import load_spatial_config  # noqa: E402
-from spatial.tubes import build_video_tubes, write_tubes_json  # noqa: E402
-from stvg.config import ConfigError  # noqa: E402
-from stvg.video import VideoReadError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--video", required=True, help="video file")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", help="one video file")
+    src.add_argument("--videos", metavar="DIR", help="every video file in DIR (needs --out-dir)")
+    src.add_argument("--ann", metavar="FILE", help="the videos of an HC-STVG annotation file (needs "
+                     "--video-dir and --out-dir)")
+    ap.add_argument("--video-dir", metavar="DIR", help="folder of the videos named in --ann")
     ap.add_argument("--config", default=None, help="spatial YAML config (configs/spatial/*.yaml)")
     ap.add_argument("--detector", default=None, help="hog | torchvision | detectron2 | precomputed")
     ap.add_argument("--stride", type=int, default=None, help="detect every STRIDE-th frame")
     ap.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--cache-dir", default=None, help="detection cache folder (resumes, reuses)")
-    ap.add_argument("--video-id", default=None, help="id in the output (default: file name stem)")
-    ap.add_argument("--out", default=None, help="tube JSON to write")
-    ap.add_argument("--vis", default=None, help="contact sheet image to write (.png/.jpg)")
+    ap.add_argument("--video-id", default=None, help="--video: id in the output (default: the file name)")
+    ap.add_argument("--out", default=None, help="--video: tube JSON to write")
+    ap.add_argument("--vis", default=None, help="--video: contact sheet image to write (.png/.jpg)")
     ap.add_argument("--vis-frames", type=int, default=12, help="frames on the contact sheet")
     ap.add_argument("--vis-cols", type=int, default=4)
+    ap.add_argument("--out-dir", default=None, help="--videos/--ann: folder of the tube files")
+    ap.add_argument("--num-shards", type=int, help="--videos/--ann: split the videos into this many shares ...")
+    ap.add_argument("--shard", type=int, help="... and build this one (0-based)")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--opts", nargs="*", default=[], help="KEY VALUE config overrides")
-    return ap.parse_args(argv)
+    a = ap.parse_args(argv)
+    one = {"--out": a.out, "--vis": a.vis, "--video-id": a.video_id}
+    many = {"--out-dir": a.out_dir, "--num-shards": a.num_shards, "--shard": a.shard}
+    wrong = [k for k, v in (many if a.video else one).items() if v is not None]
+    if wrong:
+        ap.error(f"{', '.join(wrong)} cannot be used with {'--video' if a.video else '--videos/--ann'}")
+    if not a.video and a.out_dir is None:
+        ap.error("--videos/--ann need --out-dir")
+    return a
 
 
 def main(argv=None) -> int:
     a = parse_args(argv)
+    from spatial.defaults import load_spatial_config
+    from stvg.config import ConfigError
+    from stvg.video import VideoReadError
+
     overrides = list(a.opts)
     for key, val in (("DETECTOR.NAME", a.detector), ("DETECTION.STRIDE", a.stride),
                      ("DETECTOR.DEVICE", a.device), ("DETECTION.CACHE_DIR", a.cache_dir)):
@@ -49,10 +71,31 @@ def main(argv=None) -> int:
             overrides += [key, str(val)]
     try:
         cfg = load_spatial_config(a.config, overrides)
-        result = build_video_tubes(a.video, cfg, a.video_id, progress=not a.no_progress)
+        return one_video(a, cfg) if a.video else dataset(a, cfg)
     except (ConfigError, FileNotFoundError, VideoReadError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def dataset(a: argparse.Namespace, cfg) -> int:
+    from spatial.run import build_dataset_tubes
+    from stvg.data import select_videos
+
+    videos = dict(select_videos(a.videos, a.ann, a.video_dir))
+    summary = build_dataset_tubes(videos, cfg, a.out_dir, num_shards=a.num_shards, shard=a.shard,
+                                  progress=not a.no_progress)
+    print(summary.message())
+    if summary.failed():
+        print(f"error: {len(summary.failed())} video(s) failed, listed in {summary.failures_file}",
+              file=sys.stderr)
         return 1
+    return 0
+
+
+def one_video(a: argparse.Namespace, cfg) -> int:
+    from spatial.tubes import build_video_tubes, write_tubes_json
+
+    result = build_video_tubes(a.video, cfg, a.video_id, progress=not a.no_progress)
     rep = result.report
     print(f"{result.video_id}: {result.num_frames} frames {result.width}x{result.height} @ {result.fps:g} fps; "
           f"{rep['num_detections']} detections on {rep['num_frames']} frames -> {len(result.tubes)} tubes "

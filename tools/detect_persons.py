@@ -1,11 +1,14 @@
-"""Detect people in every video of a folder into the per-setting detection cache (sharded, resumable).
+"""Detect people in every video of a folder or an annotation file into the per-setting detection
+cache (sharded, resumable).
 
     python tools/detect_persons.py --videos data/hcstvg/videos --cache-dir cache/detections \
-        [--config configs/spatial/hog.yaml] [--num-shards 4 --shard 0] [KEY VALUE ...]
+        [--config configs/spatial/hcstvg_torchvision.yaml] [--num-shards 4 --shard 0] [KEY VALUE ...]
+    python tools/detect_persons.py --ann data/hcstvg/test.json --video-dir data/hcstvg/videos --cache-dir ...
     torchrun --nproc_per_node 4 tools/detect_persons.py --videos ... --cache-dir ...   # one shard per rank
 
-Video ids are the file names without extension. Rerunning skips finished videos and resumes
-half-done ones; unreadable videos are listed in the cache folder's failures.shard<i>.json.
+Video ids are the file names with extension (the annotation keys). Rerunning skips finished videos
+and resumes half-done ones. Exit status: 0 done; 1 some videos failed (listed in
+<cache dir>/<detector>-<key>.failures.json); 2 bad input or config.
 """
 from __future__ import annotations
 
@@ -13,41 +16,47 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from spatial.defaults import detector_options, load_spatial_config  # noqa: E402
-from spatial.detectors import build_detector  # noqa: E402
-from spatial.run import detect_dataset  # noqa: E402
-
-VIDEO_EXT = (".mp4", ".avi", ".mkv", ".webm", ".mov")
-
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--videos", required=True, help="folder of videos (id = file name without extension)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--videos", metavar="DIR", help="every video file in DIR (id = file name)")
+    src.add_argument("--ann", metavar="FILE", help="the videos of an HC-STVG annotation file ...")
+    ap.add_argument("--video-dir", metavar="DIR", help="... found in this folder")
     ap.add_argument("--cache-dir", help="cache root (default: the config's DETECTION.CACHE_DIR)")
     ap.add_argument("--config", help="spatial YAML config (default: built-in defaults)")
+    ap.add_argument("--device", default=None, help="DETECTOR.DEVICE: auto | cpu | cuda | cuda:N")
     ap.add_argument("--num-shards", type=int)
     ap.add_argument("--shard", type=int)
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("overrides", nargs="*", help="config overrides: KEY VALUE ...")
     args = ap.parse_args(argv)
-    cfg = load_spatial_config(args.config, args.overrides)
-    cache_root = args.cache_dir or cfg.DETECTION.CACHE_DIR
-    if not cache_root:
-        ap.error("give --cache-dir or DETECTION.CACHE_DIR")
-    if not os.path.isdir(args.videos):
-        ap.error(f"not a folder: {args.videos}")
-    videos = {os.path.splitext(f)[0]: os.path.join(args.videos, f) for f in sorted(os.listdir(args.videos))
-              if f.lower().endswith(VIDEO_EXT)}
-    if not videos:
-        ap.error(f"no videos ({', '.join(VIDEO_EXT)}) in {args.videos}")
-    name, opts = detector_options(cfg.DETECTOR)
-    detector = build_detector(name, **opts)
-    summary = detect_dataset(videos, detector, cache_root, stride=cfg.DETECTION.STRIDE,
-                             num_shards=args.num_shards, shard=args.shard, progress=not args.no_progress)
-    cfg.dump(os.path.join(summary.cache_dir, f"config.shard{summary.shard}.yaml"))
+
+    from spatial.defaults import load_spatial_config
+    from spatial.run import detect_dataset
+    from spatial.tubes import detector_from_config
+    from stvg.config import ConfigError
+    from stvg.data import select_videos
+
+    overrides = list(args.overrides) + (["DETECTOR.DEVICE", args.device] if args.device else [])
+    try:
+        cfg = load_spatial_config(args.config, overrides)
+        cache_root = args.cache_dir or cfg.DETECTION.CACHE_DIR
+        if not cache_root:
+            raise ValueError("give --cache-dir or DETECTION.CACHE_DIR")
+        videos = dict(select_videos(args.videos, args.ann, args.video_dir))
+        detector = detector_from_config(cfg)
+        summary = detect_dataset(videos, detector, cache_root, stride=cfg.DETECTION.STRIDE,
+                                 num_shards=args.num_shards, shard=args.shard, progress=not args.no_progress)
+    except (ConfigError, FileNotFoundError, ValueError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cfg.dump(os.path.join(summary.out, f"config.shard{summary.shard}.yaml"))
     print(summary.message())
+    if summary.failed():
+        print(f"error: {len(summary.failed())} video(s) failed, listed in {summary.failures_file}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

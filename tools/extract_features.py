@@ -39,18 +39,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from stvg.config import ConfigError
-    from stvg.data import videos_from_annotation, videos_in_folder
+    from stvg.data import select_videos
     from stvg.engine import DeviceError, resolve_device
     from stvg.features import extract_features, load_features_config
     try:
         cfg = load_features_config(args.config, args.overrides)
-        exts = cfg.RUN.VIDEO_EXTENSIONS
-        if args.ann:
-            if not args.video_dir:
-                p.error("--ann needs --video-dir")
-            videos = videos_from_annotation(args.ann, args.video_dir, exts)
-        else:
-            videos = videos_in_folder(args.videos, exts)
+        videos = select_videos(args.videos, args.ann, args.video_dir, cfg.RUN.VIDEO_EXTENSIONS)
         tubes = None
         if args.tubes is not None:
             from spatial.tubes import read_tube_folder

@@ -13,10 +13,10 @@ boundary only.
 from __future__ import annotations
 
 import os
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 __all__ = ["VIDEO_EXTENSIONS", "video_id_of", "submission_id", "check_video_id", "videos_in_folder",
-           "videos_from_annotation"]
+           "videos_from_annotation", "select_videos"]
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov")
 _MAX_ID_BYTES = 200  # a file name holds the id plus a suffix such as ".npz.partial" (255 bytes in all)
@@ -85,3 +85,16 @@ def videos_from_annotation(ann: str, video_dir: str,
                     break
         out.append((vid, path))
     return out
+
+
+def select_videos(folder: Optional[str] = None, ann: Optional[str] = None, video_dir: Optional[str] = None,
+                  extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[Tuple[str, str]]:
+    """A job's videos as the tools take them: every video of ``folder`` (``--videos DIR``), or the
+    videos of the annotation file ``ann`` found in ``video_dir`` (``--ann FILE --video-dir DIR``)."""
+    if (folder is None) == (ann is None):
+        raise ValueError("give either a video folder (--videos) or an annotation file (--ann)")
+    if ann is not None:
+        if video_dir is None:
+            raise ValueError("--ann needs --video-dir (the folder of its videos)")
+        return videos_from_annotation(ann, video_dir, extensions)
+    return videos_in_folder(folder, extensions)

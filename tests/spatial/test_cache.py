@@ -1,6 +1,7 @@
 """Detection cache: keyed by setting and stride, never stale, atomic files, resume, bad ids."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -51,7 +52,9 @@ def test_cache_hit_and_invalidation(tmp_path, make_video):
     cache = DetectionCache(tmp_path / "c", det.setting(), stride=3)
     first, reader = detect_video(det, video, cache=cache, stride=3)
     assert [d.frame for d in first] == [0, 3, 6, 9, 11] and det.seen == 5 and reader.num_frames == 12
-    assert os.path.isfile(cache.path("v1")) and os.path.isfile(os.path.join(cache.dir, "setting.json"))
+    # the id is the file name (stvg.data.ids); the setting is recorded in the store
+    assert cache.path("v1.mp4") == os.path.join(cache.dir, "v1.mp4.npz") and os.path.isfile(cache.path("v1.mp4"))
+    assert json.load(open(cache.store.settings_path))["settings"]["key"] == cache.key
     again, _ = detect_video(det, video, cache=cache, stride=3)
     assert det.seen == 5  # served from the cache
     for a, b in zip(first, again):
@@ -65,7 +68,7 @@ def test_cache_hit_and_invalidation(tmp_path, make_video):
     assert changed.seen == 5
     torch.testing.assert_close(moved[0].boxes[:, 0], first[0].boxes[:, 0] + 1)
     # A file whose recorded key / frame count disagrees is recomputed, not trusted.
-    assert cache.load("v1", num_frames=13) is None
+    assert cache.load("v1.mp4", num_frames=13) is None
     with pytest.raises(ValueError, match="stride 3"):
         detect_video(det, video, cache=cache, stride=2)
 
@@ -75,12 +78,12 @@ def test_corrupt_file_is_recomputed(tmp_path, make_video):
     det = _Counting()
     cache = DetectionCache(tmp_path, det.setting(), stride=2)
     detect_video(det, video, cache=cache, stride=2)
-    with open(cache.path("v2"), "wb") as f:
+    with open(cache.path("v2.mp4"), "wb") as f:
         f.write(b"garbage")
-    with pytest.raises(ValueError, match="v2.npz"):
-        load_detections(cache.path("v2"))
+    with pytest.raises(ValueError, match="v2.mp4.npz"):
+        load_detections(cache.path("v2.mp4"))
     detect_video(det, video, cache=cache, stride=2)
-    assert det.seen == 8 and len(load_detections(cache.path("v2"))[0]) == 4
+    assert det.seen == 8 and len(load_detections(cache.path("v2.mp4"))[0]) == 4
 
 
 def test_resume_after_crash(tmp_path, make_video):
@@ -89,12 +92,12 @@ def test_resume_after_crash(tmp_path, make_video):
     cache = DetectionCache(tmp_path, crashing.setting(), stride=1)
     with pytest.raises(RuntimeError, match="simulated"):
         detect_video(crashing, video, cache=cache, stride=1, chunk=4, save_every=4)
-    partial = cache.load("v3", 20, partial=True)
+    partial = cache.load("v3.mp4", 20, partial=True)
     assert [d.frame for d in partial] == list(range(8))
     fresh = _Counting()
     dets, _ = detect_video(fresh, video, cache=cache, stride=1, chunk=4, save_every=4)
     assert fresh.seen == 12 and [d.frame for d in dets] == list(range(20))
-    assert not os.path.exists(cache.path("v3", partial=True))
+    assert not os.path.exists(cache.path("v3.mp4", partial=True))
     reference, _ = detect_video(_Counting(), video, stride=1)  # no cache
     for a, b in zip(dets, reference):
         torch.testing.assert_close(a.boxes, b.boxes)
@@ -103,7 +106,7 @@ def test_resume_after_crash(tmp_path, make_video):
 def test_bad_video_ids_and_missing_video(tmp_path):
     cache = DetectionCache(tmp_path, _Counting().setting())
     for bad in ("../x", "a/b", "", ".."):
-        with pytest.raises(ValueError, match="cannot name a cache file"):
+        with pytest.raises(ValueError, match="cannot name a file"):
             cache.path(bad)
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         detect_video(_Counting(), str(tmp_path / "missing.mp4"), cache=cache)

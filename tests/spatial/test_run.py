@@ -31,14 +31,17 @@ def test_detect_dataset_shards_and_failures(tmp_path, make_video):
     s1 = detect_dataset(vids, det, str(tmp_path / "cache"), stride=2, num_shards=2, shard=1, progress=False)
     assert s0.num_assigned + s1.num_assigned == 5
     assert set(s0.failures) | set(s1.failures) == {"broken", "missing"}
-    assert s0.num_detected + s1.num_detected == 3
-    for s in (s0, s1):
-        if s.failures:
-            saved = json.load(open(os.path.join(s.cache_dir, f"failures.shard{s.shard}.json")))
-            assert set(saved) == set(s.failures)
+    assert s0.num_done + s1.num_done == 3
+    # the last shard to finish lists every failure; no lock file is left behind
+    assert not s0.finished and s1.finished and set(s1.all_failures) == {"broken", "missing"}
+    assert s1.failures_file == s1.out + ".failures.json"
+    assert set(json.load(open(s1.failures_file))) == {"broken", "missing"}
+    assert sorted(os.listdir(tmp_path / "cache")) == sorted([os.path.basename(s1.out),
+                                                              os.path.basename(s1.failures_file)])
     seen = det.seen
     again = detect_dataset(vids, det, str(tmp_path / "cache"), stride=2, num_shards=1, shard=0, progress=False)
-    assert again.num_cached == 3 and again.num_detected == 0 and det.seen == seen
+    assert again.num_skipped == 3 and again.num_done == 0 and det.seen == seen
+    assert "3 already done, 2 failed of 5" in again.message() and again.failures_file in again.message()
 
 
 def _build(det_cfg):
@@ -77,8 +80,11 @@ def test_detect_persons_tool(tmp_path, make_video, capsys):
     (folder / "b.mp4").write_bytes(b"junk")
     rc = tool.main(["--videos", str(folder), "--cache-dir", str(tmp_path / "c"), "--no-progress",
                     "DETECTION.STRIDE", "2"])
-    out = capsys.readouterr().out
-    assert rc == 0 and "1 detected" in out and "1 failed" in out
-    sub = [p for p in os.listdir(tmp_path / "c") if p.startswith("hog-")]
-    assert len(sub) == 1 and os.path.isfile(tmp_path / "c" / sub[0] / "a.npz")
+    out, err = capsys.readouterr()
+    assert rc == 1 and "1 detected" in out and "1 failed" in out  # exit 1: some videos failed
+    sub = [p for p in os.listdir(tmp_path / "c") if (tmp_path / "c" / p).is_dir()]
+    assert len(sub) == 1 and os.path.isfile(tmp_path / "c" / sub[0] / "a.mp4.npz")
     assert os.path.isfile(tmp_path / "c" / sub[0] / "config.shard0.yaml")
+    assert f"listed in {tmp_path / 'c' / sub[0]}.failures.json" in err
+    assert tool.main(["--videos", str(folder), "--no-progress"]) == 2  # no cache folder given
+    assert tool.main(["--videos", str(folder), "--cache-dir", str(tmp_path / "c"), "DETECTION.STRIDEE", "2"]) == 2
