@@ -15,9 +15,12 @@ Loss (:class:`TubeMMNLoss`), from the pieces of :mod:`temporal.losses`:
   < NEGATIVE_VIDEO_IOU (the others add exp(0) each by default, as in MMN) and every cell of every
   other tube in the batch, those of the sentence's own video included. Video->sentence: each
   positive against all sentences of the batch; same-tube sentences whose ground-truth spans overlap
-  with IoU >= SENT_REMOVAL_IOU are removed. This is what the released entry does (atao99/MMN-STVG
-  ``loss.py``), minus its indexing slip that drops a tube of another video instead of the positive
-  tube from the "other tubes" when the video is not first in the batch.
+  with IoU >= SENT_REMOVAL_IOU are removed. The released entry (atao99/MMN-STVG ``loss.py``) does the
+  same with two differences, not reproduced: its sentence->video denominator also holds the positive
+  tube's best cells again (``iou_max_mask``, with the margin), so the positive counts twice (MMN's own
+  loss does not do this); and it leaves out the tube at the positive's index *within its video*
+  counted from the start of the batch, so for every video but the first it leaves out some other
+  tube and keeps all cells of the positive tube (the positive cell included) as negatives.
 * total ``loss_iou + W * (loss_vid + loss_sent)``, W scaled by 0.01 after ONLY_IOU (``MMNLoss``).
 
 Test score of a pair's cell: MMN's ``((con * 0.5 + 0.5) ** CONTRASTIVE_SCORE_POW) * iou``; cells whose
