@@ -44,16 +44,14 @@ import os
 import sys
 from typing import Dict, List, Optional, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from spatial.tubes import VideoTubes, write_tubes_json  # noqa: E402
-from stvg.data import VIDEO_EXTENSIONS, file_to_index, load_hcstvg, submission_id  # noqa: E402
-from stvg.data.ids import check_video_id  # noqa: E402
-from stvg.io import atomic_write  # noqa: E402
-from stvg.safe_pickle import UnsafePickleError, safe_load  # noqa: E402
-from stvg.structures import Tube  # noqa: E402
+from spatial.tubes import VideoTubes, write_tubes_json
+from stvg.data import VIDEO_EXTENSIONS, file_to_index, load_hcstvg, submission_id
+from stvg.data.ids import check_video_id
+from stvg.io import atomic_write
+from stvg.safe_pickle import UnsafePickleError, safe_load
+from stvg.structures import Tube
 
 TUBES_SUFFIX = "_tubes.pkl"
 SOURCE = "atao99/MMN-STVG released files"
