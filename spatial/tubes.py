@@ -7,9 +7,9 @@
 
 A whole dataset: :func:`spatial.run.build_dataset_tubes` (one ``<video id>.json`` per video).
 
-Tube file (JSON): ``video_id`` (:mod:`stvg.data.ids`: the file name with extension), ``fps, num_frames, width, height, stride, detector`` (the detector's
-full setting), ``linking`` (the link parameters), ``report`` (the link report), and ``tubes``: a list,
-best first, of ``{"id", "score", "start_frame", "end_frame", "boxes": [[x1, y1, x2, y2], ...],
+Tube file (JSON): ``video_id`` (:mod:`stvg.data.ids`: the file name with extension), ``fps,
+num_frames, width, height, stride``, ``detector`` (the detector's full setting), ``linking`` (the
+link parameters), ``report`` (the link report), and ``tubes``: a list, best first, of ``{"id", "score", "start_frame", "end_frame", "boxes": [[x1, y1, x2, y2], ...],
 "scores": [...]}`` with one box per decoded frame from ``start_frame`` to ``end_frame`` (0-based,
 inclusive; pixels of the decoded frame, 2 decimals).
 """
