@@ -18,8 +18,8 @@ Keys of note, by section:
     restricted to the ground-truth span, exceeds this; ``NEG_VIOU``: same-video tubes below it are
     negatives (between the two: neither). ``TAU_SENT`` / ``TAU_TUBE``: temperatures of the
     sentence->tubes and tube->sentences softmaxes; ``MARGIN``: subtracted from the positive pair's
-    cosine in both; ``SENT_REMOVAL_VIOU``: another sentence of the same video whose ground-truth tube
-    has vIoU >= this with the anchor's is not a negative. ``CROSS_VIDEO``: tubes of other videos are
+    cosine in both. Another sentence of the same video is a negative of a tube only when that tube's
+    vIoU with its ground truth is below ``NEG_VIOU`` (it may describe the same person). ``CROSS_VIDEO``: tubes of other videos are
     negatives of a sentence (False: own video only). ``W_SENT``, ``W_TUBE``, ``W_IOU``: weights of the
     three terms; ``MIN_IOU`` / ``MAX_IOU``: the IoU head's target is clamp((vIoU - MIN) / (MAX - MIN)).
 ``SOLVER``
@@ -78,7 +78,6 @@ MATCHER_DEFAULTS = {
         "TAU_SENT": 0.1,
         "TAU_TUBE": 0.1,
         "MARGIN": 0.2,
-        "SENT_REMOVAL_VIOU": 0.5,
         "CROSS_VIDEO": True,
         "W_SENT": 1.0,
         "W_TUBE": 1.0,

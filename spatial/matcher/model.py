@@ -32,7 +32,7 @@ from stvg.checkpoint import load_state_dict, read_checkpoint
 from stvg.structures import Tube
 
 from .defaults import matcher_config_from_dict
-from .geometry import GEOMETRY_DIM, tube_layout, window_mask
+from .geometry import GEOMETRY_DIM, TubeLayout, tube_layout, window_mask
 
 __all__ = ["TubeMatcher", "TubeEncoder", "SentenceEncoder", "build_matcher", "load_matcher"]
 
@@ -226,6 +226,20 @@ class TubeMatcher(nn.Module):
             score = score - self.outside_penalty * (~inside.to(score.device)).to(score.dtype)[None, :]
         return score
 
+    def forward(self, roi: torch.Tensor, geometry: torch.Tensor, mask: torch.Tensor,
+                input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
+                pooled: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Training pass: ``(sent Tensor[Q, J], tubes Tensor[T, J])`` normalised embeddings of the
+        sentences (token ids, or ``pooled`` cached encoder means of a frozen encoder) and of the
+        tubes (``roi [T, S, C]``, ``geometry [T, S, G]``, ``mask Bool[T, S]``)."""
+        if pooled is not None:
+            sent = self.embed_pooled_text(pooled)
+        elif input_ids is not None and attention_mask is not None:
+            sent = self.embed_text(input_ids, attention_mask)
+        else:
+            raise ValueError("forward needs input_ids and attention_mask, or pooled")
+        return sent, self.embed_tubes(roi, geometry, mask)
+
     # -- test time ---------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_sentences(self, sentences: Sequence[str], source: str = "") -> torch.Tensor:
@@ -244,6 +258,10 @@ class TubeMatcher(nn.Module):
         where = f"{video_id}: " if video_id else ""
         roi = torch.as_tensor(roi_features)
         want = (num_tubes, self.num_segments, self.roi_dim)
+        if roi.dim() == 3 and roi.shape[0] != num_tubes:
+            first = f"RoI features missing for tube {roi.shape[0]}" if roi.shape[0] < num_tubes else \
+                f"RoI features for tube {num_tubes} and later, which does not exist"
+            raise ValueError(f"{where}{first}: {roi.shape[0]} rows of RoI features for {num_tubes} tubes")
         if roi.dim() != 3 or tuple(roi.shape) != want:
             raise ValueError(f"{where}RoI features have shape {tuple(roi.shape)}, expected [N={num_tubes} tubes, "
                              f"S={self.num_segments} (MODEL.NUM_SEGMENTS), C={self.roi_dim} (MODEL.ROI_DIM)]")
@@ -267,11 +285,18 @@ class TubeMatcher(nn.Module):
             layout = tube_layout(tubes, frame_indices, self.num_segments, width, height, num_frames)
         except ValueError as e:
             raise ValueError(f"{video_id + ': ' if video_id else ''}{e}") from None
+        return self.score_layout(sent, roi, layout, window)
+
+    @torch.no_grad()
+    def score_layout(self, sent: torch.Tensor, roi: torch.Tensor, layout: TubeLayout,
+                     window: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """:meth:`score_encoded` for tubes whose :class:`TubeLayout` is already computed."""
         mask, inside = window_mask(layout, window)
         was = self.training
         self.eval()
         try:
-            emb = self.embed_tubes(roi, layout.geometry.to(self.device), mask.to(self.device))
+            emb = self.embed_tubes(roi.to(self.device, torch.float32), layout.geometry.to(self.device),
+                                   mask.to(self.device))
         finally:
             self.train(was)
         cos_con, iou = self.similarities(sent.to(self.device).float(), emb)

@@ -1,0 +1,261 @@
+"""Matcher data: annotations + tube files + RoI-feature HDF5 -> one :class:`MatcherVideo` per video,
+and the training batches made of them.
+
+    videos, report = load_matcher_split(cfg, "train")     # DATASET.TRAIN_ANN, .TUBES, .FEATURES
+    batch = collate(videos[:32], window="gt")            # MatcherBatch
+
+Joins by video id (:mod:`stvg.data.ids`): annotation key = tube file ``video_id`` = HDF5 group.
+``f[vid]["roi_features"]`` row i belongs to tube i of the video's tube file (what
+``tools/extract_features.py --tubes`` writes). What is not an error:
+* a video without a tube file, or with zero tubes: kept (for evaluation: an empty ranking, reason
+  "no tubes"), never a training sample;
+* a video absent from the feature file: an error naming it, unless ``DATASET.SKIP_MISSING`` (then
+  skipped and counted).
+What is: RoI features missing for a tube, or a wrong count or shape (names the video and the tube).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from stvg.data import load_hcstvg
+from stvg.ops import tube_viou
+from stvg.structures import Tube
+
+from .geometry import TubeLayout, tube_layout, window_mask
+
+__all__ = ["MatcherVideo", "DataReport", "MatcherBatch", "span_viou", "load_matcher_split", "make_video",
+           "collate", "read_roi_group"]
+
+log = logging.getLogger(__name__)
+
+
+def span_viou(tube: Tube, gt: Tube) -> float:
+    """vIoU of ``tube`` with ``gt`` restricted to the ground-truth span (the tube is cropped to the
+    frames ``gt.start_frame .. gt.end_frame`` first): sum of box IoUs on common frames / span length."""
+    if len(gt) == 0 or len(tube) == 0:
+        return 0.0
+    part = tube.crop(gt.start_frame, gt.end_frame)
+    if len(part) == 0:
+        return 0.0
+    return float(tube_viou(part, gt))  # the union of the cropped tube and gt is gt's span
+
+
+@dataclass
+class MatcherVideo:
+    """One video and its sentence, ready for the matcher.
+
+    ``roi`` float32[N, S, C]; ``layout`` (geometry [N, S, G], segment and tube frame spans);
+    ``viou`` float32[N] span-restricted vIoU with the ground truth (zeros without one); ``gt_window``
+    (first, last) 0-based inclusive frames of the ground-truth tube (None without one); ``reason``
+    why the video cannot be ranked ("" when it can)."""
+
+    video_id: str
+    sentence: str
+    tubes: List[Tube]
+    roi: np.ndarray
+    layout: TubeLayout
+    frame_indices: np.ndarray
+    width: int
+    height: int
+    num_frames: int
+    viou: np.ndarray
+    gt: Optional[Tube] = None
+    gt_window: Optional[Tuple[int, int]] = None
+    reason: str = ""
+
+    @property
+    def num_tubes(self) -> int:
+        return len(self.tubes)
+
+    def has_positive(self, threshold: float) -> bool:
+        """True when some tube's span-restricted vIoU exceeds ``threshold`` (``LOSS.POS_VIOU``)."""
+        return bool(self.viou.size) and float(self.viou.max()) > threshold
+
+
+@dataclass
+class DataReport:
+    """What a split load found (counts; the ids of skipped videos, a few of each)."""
+
+    source: str = ""
+    annotated: int = 0
+    loaded: int = 0
+    no_tube_file: int = 0
+    no_tubes: int = 0
+    missing_features: int = 0
+    skipped_ids: List[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.source}: {self.loaded} of {self.annotated} videos loaded; {self.no_tube_file} without a "
+                f"tube file, {self.no_tubes} with zero tubes, {self.missing_features} skipped without features")
+
+
+def read_roi_group(f, vid: str, num_tubes: int, source: str) -> Tuple[np.ndarray, np.ndarray, dict]:
+    """``(roi float32[N, S, C], frame_indices int64[K], attrs)`` of video ``vid`` in the open HDF5 file ``f``."""
+    g = f[vid]
+    if "frame_indices" not in g:
+        raise ValueError(f"{source}: video {vid}: no frame_indices")
+    fi = np.asarray(g["frame_indices"][()], np.int64)
+    attrs = {k: g.attrs[k] for k in ("fps", "num_frames", "width", "height") if k in g.attrs}
+    if num_tubes == 0:
+        return np.zeros((0, 0, 0), np.float32), fi, attrs
+    if "roi_features" not in g:
+        raise ValueError(f"{source}: video {vid}: no roi_features for its {num_tubes} tubes (RoI features "
+                         f"missing for tube 0: extract them with tools/extract_features.py --tubes)")
+    roi = np.asarray(g["roi_features"][()], np.float32)
+    if roi.ndim != 3:
+        raise ValueError(f"{source}: video {vid}: roi_features has shape {roi.shape}, expected [N, S, C]")
+    if roi.shape[0] < num_tubes:
+        raise ValueError(f"{source}: video {vid}: RoI features missing for tube {roi.shape[0]} "
+                         f"({roi.shape[0]} rows for {num_tubes} tubes in the tube file)")
+    if roi.shape[0] > num_tubes:
+        raise ValueError(f"{source}: video {vid}: {roi.shape[0]} rows of RoI features for {num_tubes} tubes "
+                         f"(tube {num_tubes} and later are not in the tube file: features of another tube file?)")
+    bad = ~np.isfinite(roi).reshape(roi.shape[0], -1).all(1)
+    if bad.any():
+        raise ValueError(f"{source}: video {vid}: RoI features of tube {int(np.nonzero(bad)[0][0])} are not finite")
+    return roi, fi, attrs
+
+
+def make_video(video_id: str, sentence: str, tubes: Sequence[Tube], roi: np.ndarray, frame_indices,
+               width: int, height: int, num_frames: int, num_segments: int, roi_dim: int,
+               gt: Optional[Tube] = None, reason: str = "") -> MatcherVideo:
+    """A :class:`MatcherVideo` (checks the RoI shape against ``num_segments`` / ``roi_dim``)."""
+    tubes = list(tubes)
+    fi = np.asarray(frame_indices, np.int64).reshape(-1)
+    if tubes:
+        if roi is None:  # no RoI features (the CLIP backend reads frames instead)
+            roi = np.zeros((len(tubes), num_segments, 0), np.float32)
+        elif roi.shape[1:] != (num_segments, roi_dim):
+            raise ValueError(f"video {video_id}: RoI features are [N, {roi.shape[1]}, {roi.shape[2]}], the matcher "
+                             f"expects [N, {num_segments}, {roi_dim}] (MODEL.NUM_SEGMENTS, MODEL.ROI_DIM)")
+        try:
+            layout = tube_layout(tubes, fi, num_segments, width, height, num_frames)
+        except ValueError as e:
+            raise ValueError(f"video {video_id}: {e}") from None
+    else:
+        reason = reason or "no tubes"
+        roi = np.zeros((0, num_segments, roi_dim), np.float32)
+        layout = TubeLayout(torch.zeros(0, num_segments, 9), torch.zeros(0, num_segments, 2, dtype=torch.int64),
+                            torch.zeros(0, 2, dtype=torch.int64))
+    viou = np.array([span_viou(t, gt) for t in tubes], np.float32) if gt is not None \
+        else np.zeros(len(tubes), np.float32)
+    window = (gt.start_frame, gt.end_frame) if gt is not None and len(gt) else None
+    return MatcherVideo(video_id, sentence, tubes, roi, layout, fi, int(width), int(height), int(num_frames),
+                        viou, gt, window, reason)
+
+
+def load_matcher_split(cfg, split: str, with_features: bool = True) -> Tuple[List[MatcherVideo], DataReport]:
+    """Videos of ``DATASET.<SPLIT>_ANN`` with their tubes (``DATASET.TUBES``) and RoI features
+    (``DATASET.FEATURES``); ``split`` is train, val or test. ``with_features`` False reads no feature
+    file (``roi`` is then ``[N, S, 0]`` and the segments partition every frame of the tube)."""
+    import h5py
+
+    from spatial.tubes import read_tube_folder
+
+    d = cfg.DATASET
+    key = f"{split.upper()}_ANN"
+    ann_path = d[key]
+    if not ann_path:
+        raise ValueError(f"DATASET.{key} is not set")
+    for name in ("TUBES", "FEATURES") if with_features else ("TUBES",):
+        if not d[name]:
+            raise ValueError(f"DATASET.{name} is not set")
+    if with_features and not os.path.isfile(d.FEATURES):
+        raise FileNotFoundError(f"DATASET.FEATURES: feature file not found: {d.FEATURES}")
+    anns, _ = load_hcstvg(ann_path, clip_seconds=float(d.CLIP_SECONDS))
+    tubes = read_tube_folder(d.TUBES, list(anns))
+    report = DataReport(source=ann_path, annotated=len(anns))
+    out: List[MatcherVideo] = []
+    s, c = int(cfg.MODEL.NUM_SEGMENTS), int(cfg.MODEL.ROI_DIM)
+    with (h5py.File(d.FEATURES, "r") if with_features else contextlib.nullcontext()) as f:
+        for vid, ann in anns.items():
+            reason = ""
+            if vid not in tubes:
+                report.no_tube_file += 1
+                reason = "no tube file"
+            vt = tubes.get(vid, [])
+            if with_features:
+                if vid not in f:
+                    if not d.SKIP_MISSING:
+                        raise ValueError(f"{d.FEATURES}: no features for video {vid} (of {ann_path}); set "
+                                         f"DATASET.SKIP_MISSING True to skip such videos")
+                    report.missing_features += 1
+                    report.skipped_ids.append(vid)
+                    continue
+                roi, fi, attrs = read_roi_group(f, vid, len(vt), d.FEATURES)
+            else:
+                if not ann.num_frames:
+                    raise ValueError(f"{ann_path}: video {vid}: frame count unknown")
+                roi, fi, attrs = None, np.arange(int(ann.num_frames)), {}
+            if not vt and not reason:
+                report.no_tubes += 1
+                reason = "no tubes"
+            width = ann.width or attrs.get("width")
+            height = ann.height or attrs.get("height")
+            nframes = ann.num_frames or attrs.get("num_frames")
+            if not (width and height):
+                raise ValueError(f"{ann_path}: video {vid}: frame size unknown (not in the annotation nor the "
+                                 f"feature file)")
+            out.append(make_video(vid, ann.sentence, vt, roi, fi, int(width), int(height),
+                                  int(nframes or fi[-1] + 1), s, c, ann.tube, reason))
+    report.loaded = len(out)
+    log.info("%s", report.summary())
+    return out, report
+
+
+@dataclass
+class MatcherBatch:
+    """A training batch of B videos (one sentence each) and their T tubes.
+
+    ``roi`` [T, S, C], ``geometry`` [T, S, G], ``mask`` Bool[T, S] (segments seen), ``tube_video``
+    Long[T], ``sent_video`` Long[B], ``viou`` [B, T] (own-video pairs; 0 elsewhere), ``sentences``
+    (B strings), ``index`` (B dataset indices)."""
+
+    roi: torch.Tensor
+    geometry: torch.Tensor
+    mask: torch.Tensor
+    tube_video: torch.Tensor
+    sent_video: torch.Tensor
+    viou: torch.Tensor
+    sentences: List[str]
+    index: List[int]
+
+    def to(self, device) -> "MatcherBatch":
+        kw = dict(device=device, non_blocking=True)
+        return MatcherBatch(self.roi.to(**kw), self.geometry.to(**kw), self.mask.to(**kw), self.tube_video.to(**kw),
+                            self.sent_video.to(**kw), self.viou.to(**kw), self.sentences, self.index)
+
+
+def collate(videos: Sequence[MatcherVideo], window: str = "gt", generator: Optional[torch.Generator] = None,
+            index: Optional[Sequence[int]] = None) -> MatcherBatch:
+    """Stack videos (each with >= 1 tube) into a :class:`MatcherBatch`. ``window``: "gt" (each video's
+    tubes seen through its ground-truth span), "none", or "mixed" (one or the other per video, drawn
+    from ``generator``)."""
+    rois, geos, masks, tv = [], [], [], []
+    b = len(videos)
+    total = sum(v.num_tubes for v in videos)
+    viou = torch.zeros(b, total)
+    start = 0
+    pick = torch.rand(b, generator=generator) < 0.5 if window == "mixed" else None
+    for i, v in enumerate(videos):
+        n = v.num_tubes
+        if n == 0:
+            raise ValueError(f"video {v.video_id}: no tubes to train on")
+        use_gt = window == "gt" or (window == "mixed" and bool(pick[i]))
+        mask, _ = window_mask(v.layout, v.gt_window if use_gt else None)
+        rois.append(torch.from_numpy(v.roi))
+        geos.append(v.layout.geometry)
+        masks.append(mask)
+        tv.append(torch.full((n,), i, dtype=torch.int64))
+        viou[i, start:start + n] = torch.from_numpy(v.viou)
+        start += n
+    return MatcherBatch(torch.cat(rois), torch.cat(geos), torch.cat(masks), torch.cat(tv),
+                        torch.arange(b, dtype=torch.int64), viou, [v.sentence for v in videos],
+                        list(index) if index is not None else list(range(b)))

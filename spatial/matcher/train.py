@@ -1,0 +1,238 @@
+"""Matcher training: AdamW (text-encoder group at LR x TEXT_LR_FACTOR when fine-tuned), MultiStepLR per
+epoch, gradient clipping, AMP on CUDA, evaluation and atomic last/best checkpoints after every epoch,
+exact ``--resume``, DistributedDataParallel under torchrun (each rank takes its share of every
+epoch's videos; negatives come from the rank's own batch).
+
+Outputs in ``OUTPUT_DIR``: ``config.yaml`` (resolved), ``last.pth``, ``best.pth`` (best
+``(top1_acc + mean_viou) / 2`` on DATASET.VAL_ANN, or the last epoch without one), ``history.json``,
+``train.log``. Checkpoints hold :meth:`TubeMatcher.saved_state_dict` (no text-encoder weights when it
+is frozen and pretrained). The share of training sentences with a positive tube (the ceiling) is
+logged and stored in the history.
+
+Frozen encoder: every sentence's encoder mean is computed once before the first epoch and cached;
+only the heads train. Shuffling and the "mixed" window draws depend only on (SOLVER.SEED, epoch);
+dropout uses the global torch generator, saved in ``last.pth``: on CPU a resumed run ends with the
+same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from stvg.checkpoint import load_state_dict, project_version
+from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, progress_bar,
+                         restore_rng, seed_everything)
+from stvg.io import atomic_write_json
+
+from .data import MatcherVideo, collate, load_matcher_split
+from .evaluate import evaluate_videos
+from .loss import MatcherLoss
+from .model import TubeMatcher, build_matcher
+
+__all__ = ["train", "train_videos", "RESUME_FREE", "selection_score", "pooled_text_cache", "epoch_batches"]
+
+log = logging.getLogger(__name__)
+
+RESUME_FREE = ("OUTPUT_DIR", "SOLVER.EPOCHS", "DEVICE", "DATASET.TRAIN_ANN", "DATASET.VAL_ANN", "DATASET.TEST_ANN",
+               "DATASET.TUBES", "DATASET.FEATURES", "DATASET.SKIP_MISSING", "TEST.BATCH_SIZE",
+               "MODEL.TEXT_ENCODER", "MODEL.TOKENIZER", "CLIP.MODEL", "CLIP.BATCH_SIZE")
+LEAVES = ("TEXT_CONFIG_OVERRIDES",)
+
+
+def selection_score(metrics: Dict[str, float]) -> float:
+    """``(top1_acc + mean_viou) / 2``: what ``best.pth`` maximises."""
+    return (float(metrics["top1_acc"]) + float(metrics["mean_viou"])) / 2 if metrics else -math.inf
+
+
+@torch.no_grad()
+def pooled_text_cache(model: TubeMatcher, sentences: Sequence[str], batch_size: int = 64) -> Dict[str, torch.Tensor]:
+    """``{sentence: Tensor[hidden]}`` encoder means (CPU) of a frozen encoder, in eval mode."""
+    uniq = list(dict.fromkeys(sentences))
+    was = model.training
+    model.eval()
+    out: Dict[str, torch.Tensor] = {}
+    try:
+        for lo in range(0, len(uniq), batch_size):
+            chunk = uniq[lo:lo + batch_size]
+            ids, mask = model.tokenize(chunk)
+            pooled = model.text_encoder.pooled(ids.to(model.device), mask.to(model.device)).float().cpu()
+            out.update(zip(chunk, pooled))
+    finally:
+        model.train(was)
+    return out
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, world: int = 1, rank: int = 0) -> List[List[int]]:
+    """This rank's batches of dataset indices for ``epoch``: a permutation drawn from (seed, epoch),
+    padded by wrapping to a multiple of ``world``, every ``world``-th index from ``rank``."""
+    g = torch.Generator().manual_seed(int(seed) * 100003 + int(epoch))
+    perm = torch.randperm(n, generator=g).tolist()
+    if world > 1:
+        perm += perm[: (-len(perm)) % world]
+        perm = perm[rank::world]
+    return [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
+
+
+def train(cfg, resume: bool = False, progress: bool = True, return_model: bool = False):
+    """Train on ``DATASET.TRAIN_ANN`` (evaluating on ``DATASET.VAL_ANN`` when set). Returns a summary
+    ``{"output_dir", "epochs", "ceiling", "last_metrics", "best_metrics", "best_epoch"}`` (and the model)."""
+    train_set, report = load_matcher_split(cfg, "train")
+    val_set = load_matcher_split(cfg, "val")[0] if cfg.DATASET.VAL_ANN else None
+    return train_videos(cfg, train_set, val_set, resume=resume, progress=progress, return_model=return_model,
+                        data_summary=report.summary())
+
+
+def train_videos(cfg, train_set: Sequence[MatcherVideo], val_set: Optional[Sequence[MatcherVideo]] = None,
+                 resume: bool = False, progress: bool = True, return_model: bool = False, data_summary: str = ""):
+    """:func:`train` on videos already loaded (tests, benchmarks)."""
+    out_dir = cfg.OUTPUT_DIR
+    ckpts = RunCheckpoints(out_dir, RESUME_FREE, LEAVES)
+    if not resume:
+        ckpts.check_fresh()
+    ctx = init_distributed(cfg.DEVICE)
+    try:
+        if ctx.is_main:
+            os.makedirs(out_dir, exist_ok=True)
+            cfg.dump(os.path.join(out_dir, "config.yaml"))
+        with file_log(os.path.join(out_dir, "train.log") if ctx.is_main else None):
+            if data_summary:
+                log.info("%s", data_summary)
+            summary, model = _train(cfg, ctx, ckpts, list(train_set), val_set, resume, progress and ctx.is_main)
+        return (summary, model) if return_model else summary
+    finally:
+        ctx.close()
+
+
+def _optimizer(cfg, model: TubeMatcher) -> torch.optim.Optimizer:
+    s = cfg.SOLVER
+    enc = [p for p in model.text_encoder.encoder.parameters() if p.requires_grad]
+    enc_ids = {id(p) for p in model.text_encoder.encoder.parameters()}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in enc_ids]
+    groups = [{"params": rest, "lr": float(s.LR)}]
+    if enc:
+        groups.append({"params": enc, "lr": float(s.LR) * float(s.TEXT_LR_FACTOR)})
+    return torch.optim.AdamW(groups, lr=float(s.LR), weight_decay=float(s.WEIGHT_DECAY))
+
+
+def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[MatcherVideo],
+           val_set: Optional[Sequence[MatcherVideo]], resume: bool, progress: bool) -> Tuple[Dict[str, Any], TubeMatcher]:
+    s = cfg.SOLVER
+    device = ctx.device
+    seed_everything(int(s.SEED))
+    pos_viou = float(cfg.LOSS.POS_VIOU)
+    ceiling = sum(v.has_positive(pos_viou) for v in train_set) / max(len(train_set), 1)
+    samples = [v for v in train_set if v.num_tubes]
+    if not samples:
+        raise ValueError("no training video has a tube: build tubes first (tools/build_tubes.py)")
+    log.info("training on %d videos (%d without tubes left out); %.1f%% of the %d training sentences have a "
+             "positive tube (vIoU > %.2f within the ground-truth span): the ceiling of this stage",
+             len(samples), len(train_set) - len(samples), 100 * ceiling, len(train_set), pos_viou)
+
+    model = build_matcher(cfg).to(device)
+    ignore = (model.encoder_prefix,) if model.encoder_reloadable else ()
+    frozen = bool(cfg.MODEL.FREEZE_TEXT)
+    cache = None
+    if frozen:
+        sentences = [v.sentence for v in samples] + [v.sentence for v in (val_set or [])]
+        cache = pooled_text_cache(model, sentences, int(cfg.TEST.BATCH_SIZE))
+    optimizer = _optimizer(cfg, model)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(m) for m in s.MILESTONES], float(s.GAMMA))
+    amp = bool(s.AMP) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    loss_fn = MatcherLoss(cfg.LOSS, model.joint_dim, model.iou_scale if model.iou_head else None)
+    epochs = int(s.EPOCHS)
+
+    start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
+    if resume:
+        ckpt = ckpts.load_last(cfg.to_dict())
+        load_state_dict(model, ckpt["model"], source=ckpts.last, ignore_missing=ignore)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler") and scaler.is_enabled():
+            scaler.load_state_dict(ckpt["scaler"])
+        restore_rng(ckpt["rng"])
+        start, history, best = int(ckpt["epoch"]) + 1, list(ckpt["history"]), dict(ckpt["best"])
+        log.info("resuming %s after epoch %d", ckpts.last, start - 1)
+
+    net = model
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                  find_unused_parameters=frozen)
+
+    bs = int(s.BATCH_SIZE)
+    steps_per_epoch = len(epoch_batches(len(samples), bs, int(s.SEED), 1, ctx.world_size, ctx.rank))
+    bar = progress_bar(max(0, epochs - start + 1) * steps_per_epoch, enabled=progress)
+    for epoch in range(start, epochs + 1):
+        net.train()
+        bar.set_description(f"epoch {epoch}/{epochs}")
+        sums: Dict[str, float] = {}
+        steps, t0 = 0, time.time()
+        lrs = [g["lr"] for g in optimizer.param_groups]
+        wgen = torch.Generator().manual_seed(int(s.SEED) * 7919 + epoch * 31 + ctx.rank)
+        for idx in epoch_batches(len(samples), bs, int(s.SEED), epoch, ctx.world_size, ctx.rank):
+            batch = collate([samples[i] for i in idx], str(s.TRAIN_WINDOW), wgen, idx).to(device)
+            if cache is not None:
+                text_kw = {"pooled": torch.stack([cache[x] for x in batch.sentences]).to(device)}
+            else:
+                ids, mask = model.tokenize(batch.sentences)
+                text_kw = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+            with torch.autocast(device_type=device.type, enabled=amp):
+                sent, tubes = net(batch.roi, batch.geometry, batch.mask, **text_kw)
+            losses = loss_fn(sent, tubes, batch.viou, batch.sent_video, batch.tube_video)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses["loss"]).backward()
+            if float(s.CLIP_GRAD) > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), float(s.CLIP_GRAD))
+            scaler.step(optimizer)
+            scaler.update()
+            vals = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in losses.items()}
+            if not math.isfinite(vals["loss"]):
+                raise FloatingPointError(f"epoch {epoch}: loss is {vals['loss']} ({vals}); check the features "
+                                         f"and the learning rate")
+            for k, v in vals.items():
+                sums[k] = sums.get(k, 0.0) + v
+            steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{vals['loss']:.4f}")
+        scheduler.step()
+        n_sent = max(sums.get("num_sentences", 0.0), 1.0)
+        record: Dict[str, Any] = {"epoch": epoch, "lr": lrs, "seconds": round(time.time() - t0, 3),
+                                  **{k: v / max(steps, 1) for k, v in sums.items() if k.startswith("loss")},
+                                  "with_positive": sums.get("num_with_positive", 0.0) / n_sent,
+                                  "ceiling": ceiling}
+        if ctx.is_main:
+            metrics: Dict[str, float] = {}
+            if val_set:
+                ev = evaluate_videos(model, val_set, str(cfg.TEST.WINDOW), [int(k) for k in cfg.TEST.RECALL_K],
+                                     int(cfg.TEST.BATCH_SIZE), cache)
+                metrics = ev.evaluate()
+                record["metrics"] = metrics
+            score = selection_score(metrics) if metrics else float(epoch)
+            history.append(record)
+            improved = score > best["score"]
+            if improved:
+                best = {"epoch": epoch, "score": score, "metrics": metrics}
+            state = {"model": model.saved_state_dict(), "config": cfg.to_dict(), "version": project_version(),
+                     "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict(), "rng": capture_rng(), "best": best, "history": history}
+            ckpts.save(state, improved, metrics)
+            atomic_write_json(os.path.join(cfg.OUTPUT_DIR, "history.json"), history, indent=1)
+            msg = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("loss"))
+            msg += f" with_positive={record['with_positive']:.3f}"
+            if metrics:
+                msg += " | " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+            log.info("epoch %d/%d %s (%.1f s)%s", epoch, epochs, msg, record["seconds"], " [best]" if improved else "")
+        ctx.barrier()
+    bar.close()
+    summary = {"output_dir": cfg.OUTPUT_DIR, "epochs": epochs, "ceiling": ceiling,
+               "last_metrics": history[-1].get("metrics", {}) if history else {},
+               "best_metrics": best["metrics"], "best_epoch": best["epoch"]}
+    return summary, model

@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Test a tube matcher on DATASET.TEST_ANN: top-1 accuracy, mean vIoU, recall@k, oracle and baselines.
+
+    python tools/test_matcher.py --weights runs/matcher/best.pth [--config C] [--out m.json]
+        [--predictions p.json] [KEY VALUE ...]
+    python tools/test_matcher.py --backend clip --video-dir VIDEOS [--config C] CLIP.MODEL openai/clip-vit-base-patch32
+
+Data: DATASET.TEST_ANN, DATASET.TUBES, DATASET.FEATURES (the learned matcher only). TEST.WINDOW gt
+scores each video within its ground-truth span, none over whole tubes. The learned matcher's MODEL
+settings come from its checkpoint. Videos with no tube get an empty ranking with the reason.
+"""
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from spatial.matcher import load_matcher_config  # noqa: E402
+from spatial.matcher.inference import test_matcher  # noqa: E402
+from stvg.config import ConfigError  # noqa: E402
+from stvg.engine import setup_cli_logging  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=None, help="YAML file (data and test settings)")
+    ap.add_argument("--weights", help="matcher checkpoint (best.pth / last.pth of tools/train_matcher.py)")
+    ap.add_argument("--backend", choices=("learned", "clip"), default="learned")
+    ap.add_argument("--video-dir", help="folder of the videos (clip backend)")
+    ap.add_argument("--out", help="metrics JSON")
+    ap.add_argument("--predictions", help="per-video rankings JSON")
+    ap.add_argument("--skip-missing", action="store_true", help="skip videos absent from the feature file")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("overrides", nargs="*", help="KEY VALUE pairs")
+    args = ap.parse_args(argv)
+    setup_cli_logging()
+    overrides = list(args.overrides) + (["DATASET.SKIP_MISSING", "True"] if args.skip_missing else [])
+    try:
+        cfg = load_matcher_config(args.config, overrides)
+        metrics = test_matcher(cfg, args.weights, args.backend, args.video_dir, args.out, args.predictions,
+                               progress=not args.no_progress)
+    except (ConfigError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
