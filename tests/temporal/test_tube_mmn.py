@@ -4,13 +4,14 @@ from fractions import Fraction
 
 import torch
 
+from stvg.ops import tube_viou
 from stvg.structures import Tube
 from temporal import st_iou_map
 from temporal.defaults import get_temporal_cfg
 from temporal.losses import MMNLoss
 from temporal.st_iou import cell_sub_tube
 from temporal.tube_mmn import TubeMMN, TubeMMNLoss, nonempty_cells
-from stvg.ops import tube_viou
+from tests.conftest import requires_cuda
 
 TINY = ["MODEL.TEXT_ENCODER_PRETRAINED", "False",
         "MODEL.TEXT_CONFIG_OVERRIDES", "{dim: 16, hidden_dim: 32, n_layers: 1, n_heads: 2, vocab_size: 50}",
@@ -140,3 +141,21 @@ def test_learns_a_planted_tube_and_span():
     # untrained: 10 of 24 right tubes, 3 of 24 at vIoU >= 0.5; trained (3 init seeds): 21-24 and 18-22
     assert right_tube >= 0.8 * len(test), (right_tube, viou)
     assert sum(x >= 0.5 for x in viou) >= 0.65 * len(test), viou
+
+
+@requires_cuda
+def test_cuda_matches_cpu():
+    m, cfg = tiny()
+    m.eval()
+    vids = planted(4, seed=2)
+    feats, tv, ids, targets, gt = collate(vids)
+    lengths = [len(t) for v in vids for t in v[1]]
+    res = {}
+    for dev in ("cpu", "cuda"):
+        m.to(dev)
+        with torch.no_grad():
+            out = m(feats.to(dev), tv.to(dev), ids.to(dev), torch.ones_like(ids).to(dev), torch.arange(4, device=dev))
+            loss = TubeMMNLoss(cfg.LOSS, m.mmn.mask)(out, targets.to(dev), gt.to(dev), epoch=1)
+        res[dev] = (loss["loss"].cpu(), m.predict(out, lengths))
+    torch.testing.assert_close(res["cuda"][0], res["cpu"][0], rtol=1e-4, atol=1e-5)
+    assert torch.equal(res["cuda"][1].tube.cpu(), res["cpu"][1].tube)
