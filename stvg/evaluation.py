@@ -11,30 +11,55 @@ For one video, with S_u the union of the predicted and ground-truth frame spans
 
 Two entry points:
 * :func:`evaluate` on loaded JSON dicts (challenge format; the ground truth may also be a loaded
-  HC-STVG v1/v2 annotation file);
+  HC-STVG v1/v2 annotation file or the loader's records);
 * :func:`video_metrics` on padded tensors already in memory (for training loops on the GPU).
 All arithmetic is float64. :func:`evaluate` gives bitwise the same numbers on CPU and CUDA (the
 per-frame IoUs run on the device, the sums in a fixed order on the CPU); the tensor entry points
 sum on the device and agree with the CPU to ~1e-16.
+
+Inputs are checked as ``tools/evaluate_stvg.py`` checks them. Predictions must be in the challenge
+format (:data:`CHALLENGE_FORMAT`): any fault (see :func:`stvg.submission.validate`; videos missing
+from the predictions are allowed and score 0) raises :class:`stvg.submission.SubmissionError`
+listing the problems, unless ``lenient=True``, which scores what the official script could read
+(and logs the problems). Even then, predictions in another format altogether (an HC-STVG
+annotation file, the loader's records), with no readable entry, or with no video of the ground
+truth are refused. The ground truth is never lenient: a fault in it (a NaN box, a wrong schema,
+an entry the HC-STVG loader skips) or an empty one raises :class:`GroundTruthError`.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import operator
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from .data.hcstvg import load_hcstvg
+from .data.hcstvg import VideoAnnotation, load_hcstvg
+from .engine.device import resolve_device
 from .ops import box_iou_aligned
-from .submission import tube_to_entry
+from .submission import SubmissionError, tube_to_entry, validate
 
 __all__ = ["evaluate", "HCSTVGEvaluator", "video_metrics", "summarize", "PaddedTubes", "pad_entries",
-           "FramePairs", "match_frames", "ground_truth_entries", "THRESHOLDS"]
+           "FramePairs", "match_frames", "ground_truth_entries", "prediction_problems", "GroundTruthError",
+           "CHALLENGE_FORMAT", "THRESHOLDS"]
+
+log = logging.getLogger(__name__)
 
 THRESHOLDS = (0.3, 0.5)
+CHALLENGE_FORMAT = '{video id: {"st_frame": int, "ed_frame": int, "bbox": {"<frame>": [x1, y1, x2, y2], ...}}}'
+
+
+class GroundTruthError(ValueError):
+    """A ground truth that cannot be scored against; ``problems`` lists what is wrong."""
+
+    def __init__(self, source: str, problems: List[str]) -> None:
+        head = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")
+        super().__init__(f"{source}: invalid ground truth: {head}")
+        self.source, self.problems = source, problems
 
 
 @dataclass
@@ -94,50 +119,90 @@ def summarize(viou: torch.Tensor, tiou: torch.Tensor,
     return out
 
 
-def ground_truth_entries(ground_truth: Mapping[str, Any]) -> Dict[str, dict]:
-    """A loaded challenge-format GT dict (returned as is) or HC-STVG v1/v2 annotation dict
-    (converted to challenge format: 1-based frames, x1, y1, x2, y2), told apart automatically."""
-    if not isinstance(ground_truth, Mapping):
-        raise ValueError(f"ground truth must be an object, got {type(ground_truth).__name__}")
-    first = next(iter(ground_truth.values()), None)
-    if isinstance(first, Mapping) and isinstance(first.get("bbox"), Mapping):
+def ground_truth_entries(ground_truth: Any, source: str = "ground truth") -> Dict[str, dict]:
+    """The ground truth in challenge format, checked: a challenge-format dict (returned as is), an
+    HC-STVG v1/v2 annotation dict or ``{vid: VideoAnnotation}`` from the loader (converted: 1-based
+    frames, x1, y1, x2, y2), told apart automatically.
+
+    Raises :class:`GroundTruthError` naming ``source`` (the file name, when there is one) for
+    anything that cannot be scored against: not an object, no videos, a challenge entry with a
+    fault (a NaN box, ...), or any entry the HC-STVG loader would skip.
+    """
+    if not _is_mapping(ground_truth):
+        raise GroundTruthError(source, [f"top level is {type(ground_truth).__name__}, not an object "
+                                        "mapping video ids to entries"])
+    if not ground_truth:
+        raise GroundTruthError(source, ["no videos to score (the object is empty)"])
+    first = next(iter(ground_truth.values()))
+    if isinstance(first, VideoAnnotation):
+        records = ground_truth
+    elif _is_mapping(first) and _is_mapping(first.get("bbox")):
+        problems = [] if _clean(ground_truth) else validate(ground_truth)
+        if problems:
+            raise GroundTruthError(source, problems)
         return dict(ground_truth)
-    videos, _ = load_hcstvg(ground_truth)
+    else:
+        with _quiet(logging.getLogger(load_hcstvg.__module__)):  # its summary is in our error
+            records, report = load_hcstvg(ground_truth)
+        if report.problems:
+            report.source = source
+            what = ("neither challenge format nor HC-STVG v1/v2 annotations: " if not records else "")
+            raise GroundTruthError(source, [f"{what}{report.summary()}"] + [str(p) for p in report.problems])
     out = {}
-    for vid, ann in videos.items():
+    for vid, ann in records.items():
+        if not isinstance(ann, VideoAnnotation):
+            raise GroundTruthError(source, [f"video {vid}: entry is {type(ann).__name__}, not a VideoAnnotation"])
         if ann.tube is None:
-            raise ValueError(f"ground truth video {vid} has no tube (a query-only file cannot be scored)")
+            raise GroundTruthError(source, [f"video {vid} has no tube (a query-only file cannot be scored)"])
         out[vid] = tube_to_entry(ann.tube)
     return out
 
 
+def prediction_problems(predictions: Any, ground_truth: Iterable[str]) -> List[str]:
+    """What is wrong with predictions to be scored against the ground-truth ids (empty: nothing).
+
+    Exactly :func:`stvg.submission.validate` with ``allow_missing=True`` (fast path when all is
+    well), except that predictions in another format altogether give one problem saying what
+    was expected and what was found.
+    """
+    found = _foreign_format(predictions)
+    if found:
+        return [f"not in the challenge submission format {CHALLENGE_FORMAT}: found {found}"]
+    ids = ground_truth if isinstance(ground_truth, (set, frozenset, dict)) else set(ground_truth)
+    if _clean(predictions) and all(map(ids.__contains__, predictions)):
+        return []
+    return validate(predictions, ids, allow_missing=True)
+
+
 def evaluate(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
              device: Optional[str] = None, thresholds: Sequence[float] = THRESHOLDS,
-             per_video: bool = False) -> Dict[str, Any]:
+             per_video: bool = False, lenient: bool = False) -> Dict[str, Any]:
     """Score a loaded submission against a loaded ground truth (see module docstring).
 
     One-shot form of :class:`HCSTVGEvaluator`; to score many predictions against the same ground
-    truth, build the evaluator once.
+    truth, build the evaluator once. ``lenient``: score predictions with faults as the official
+    script reads them instead of raising :class:`stvg.submission.SubmissionError`.
     """
-    return HCSTVGEvaluator(ground_truth, thresholds, index_boxes=False).evaluate(predictions, device, per_video)
+    return HCSTVGEvaluator(ground_truth, thresholds, index_boxes=False).evaluate(
+        predictions, device, per_video, lenient=lenient)
 
 
 class HCSTVGEvaluator:
     """The ground truth indexed once (frame keys, boxes as float64 arrays); :meth:`evaluate` then
     scores any number of predictions (checkpoint sweeps, per-epoch validation).
 
-    Frames are matched by their keys, as the official script does. Entries the official script
-    could not read score as if absent: a prediction without numeric st_frame/ed_frame or without a
-    bbox object scores 0; a predicted box that is not at least four numbers counts in |S_i| but
-    contributes IoU 0 (a longer one is read by its first four).
+    Frames are matched by their keys, as the official script does. With ``lenient=True``, entries
+    the official script could not read score as if absent: a prediction without numeric
+    st_frame/ed_frame or without a bbox object scores 0; a predicted box that is not at least four
+    numbers counts in |S_i| but contributes IoU 0 (a longer one is read by its first four).
     """
 
     def __init__(self, ground_truth: Mapping[str, Any], thresholds: Sequence[float] = THRESHOLDS,
-                 index_boxes: bool = True) -> None:
+                 index_boxes: bool = True, source: str = "ground truth") -> None:
         """``index_boxes``: convert every ground-truth box to float64 now (pays off from the second
         evaluation on); False converts, per evaluation, only the boxes of frames the prediction has
-        (the faster choice for a single evaluation)."""
-        self.ground_truth = ground_truth_entries(ground_truth)
+        (the faster choice for a single evaluation). ``source`` names the ground truth in errors."""
+        self.ground_truth = ground_truth_entries(ground_truth, source)
         self.thresholds = tuple(thresholds)
         keys, values, spans = [], [], []
         for vid, g in self.ground_truth.items():
@@ -192,11 +257,30 @@ class HCSTVGEvaluator:
         return FramePairs(*(torch.from_numpy(x) for x in (gt, pred, owner, hits, pred_span,
                                                           self._span, valid)))
 
+    def check(self, predictions: Any, lenient: bool = False, source: str = "predictions") -> List[str]:
+        """The predictions' problems (:func:`prediction_problems`). Raises
+        :class:`stvg.submission.SubmissionError` naming ``source`` when there are any, or, with
+        ``lenient``, only when nothing could be scored: another format altogether, no readable
+        entry, or none of the ground truth's videos."""
+        problems = prediction_problems(predictions, self.ground_truth)
+        if problems and (not lenient or _foreign_format(predictions)):
+            raise SubmissionError(source, problems)
+        if problems:
+            fatal = _unscorable(predictions, self.ground_truth, problems)
+            if fatal:
+                raise SubmissionError(source, [fatal])
+            log.warning("%s: %d problem(s), scored as the official script reads them (lenient): %s",
+                        source, len(problems), "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else ""))
+        return problems
+
     def evaluate(self, predictions: Mapping[str, Any], device: Optional[str] = None,
-                 per_video: bool = False) -> Dict[str, Any]:
+                 per_video: bool = False, lenient: bool = False,
+                 source: str = "predictions") -> Dict[str, Any]:
         """Metrics dict (module docstring); with ``per_video=True`` also
-        ``"per_video": {vid: (vIoU, tIoU)}``. Bitwise the same numbers on CPU and CUDA."""
-        dev = torch.device(device) if device is not None else torch.device("cpu")
+        ``"per_video": {vid: (vIoU, tIoU)}``. Bitwise the same numbers on CPU and CUDA.
+        The predictions are checked first (:meth:`check`)."""
+        dev = resolve_device(device) if device is not None else torch.device("cpu")
+        self.check(predictions, lenient, source)
         viou, tiou = self.pairs(predictions).to(dev).metrics(fixed_order=True)
         out: Dict[str, Any] = summarize(viou, tiou, self.thresholds)
         if per_video:
@@ -344,3 +428,97 @@ def _is_number(x: Any) -> bool:
 
 def _is_mapping(x: Any) -> bool:
     return type(x) is dict or isinstance(x, Mapping)
+
+
+# --- input checks -------------------------------------------------------------------------------
+def _foreign_format(entries: Any) -> Optional[str]:
+    """What the entries are, when they are plainly not challenge-format predictions."""
+    if not _is_mapping(entries):
+        return f"{type(entries).__name__}, not an object mapping video ids to entries"
+    vals = list(entries.values())
+    if not vals:
+        return None
+    if all(isinstance(v, VideoAnnotation) for v in vals):
+        return ("VideoAnnotation records (the output of stvg.data.load_hcstvg); write tubes as entries "
+                "with stvg.submission.tube_to_entry")
+    if all(isinstance(v, str) for v in vals):
+        return "a query-only file {video: sentence}"
+    if all(_is_mapping(v) and isinstance(v.get("bbox"), list) and ({"caption", "English", "img_num"} & set(v))
+           for v in vals):
+        return ("an HC-STVG v1/v2 annotation file (entries with 'bbox' [[x, y, w, h], ...] from "
+                "'st_frame', and a sentence); stvg.evaluation.ground_truth_entries converts one")
+    if not any(_is_mapping(v) for v in vals):
+        kinds = sorted({type(v).__name__ for v in vals})
+        return f"entries of type {', '.join(kinds)}, not objects"
+    return None
+
+
+def _unscorable(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
+                problems: List[str]) -> Optional[str]:
+    """Why even a lenient evaluation would score nothing (None when something can be scored)."""
+    if not predictions:
+        return None
+    readable = [vid for vid, p in predictions.items()
+                if _is_mapping(p) and _is_mapping(p.get("bbox")) and _is_number(p.get("st_frame"))
+                and _is_number(p.get("ed_frame"))]
+    if not readable:
+        return (f"none of the {len(predictions)} entries is readable as {CHALLENGE_FORMAT} "
+                f"(e.g. {problems[0]})")
+    if not any(vid in ground_truth for vid in readable):
+        ex_p, ex_g = next(iter(readable)), next(iter(ground_truth))
+        return (f"none of the {len(readable)} readable predicted videos is in the ground truth "
+                f"(predictions have ids like {ex_p!r}, the ground truth {ex_g!r})")
+    return None
+
+
+_chain = itertools.chain.from_iterable
+
+
+def _clean(entries: Any) -> bool:
+    """True only if :func:`stvg.submission.validate` finds nothing wrong with ``entries`` (ids not
+    checked); False means "look closer" (it may still be valid). Vectorised: a few C-level passes
+    over all boxes instead of a Python loop."""
+    if type(entries) is not dict:
+        return False
+    vals = list(entries.values())
+    if set(map(type, vals)) - {dict}:
+        return False
+    try:
+        st, ed, bb = ([e[k] for e in vals] for k in ("st_frame", "ed_frame", "bbox"))
+        if (set(map(type, st)) | set(map(type, ed))) - {int} or set(map(type, bb)) - {dict}:
+            return False
+        st_a, ed_a = np.array(st, dtype=np.int64), np.array(ed, dtype=np.int64)
+        keys = list(_chain(bb))
+        n = len(keys)
+        joined = "".join(keys) if not set(map(type, keys)) - {str} else None
+        if joined is None or (keys and not (joined.isdigit() and joined.isascii())):
+            return False  # (signs, spaces, other digits: left to validate)
+        frames = np.fromiter(map(int, keys), dtype=np.int64, count=n)
+        lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n)
+        if ((lengths > 1) & (frames < 10 ** np.minimum(lengths - 1, 18))).any() or (lengths > 18).any():
+            return False  # leading zeros ("07"), or too long to check exactly
+        boxes = list(_chain(map(dict.values, bb)))
+        if set(map(type, boxes)) - {list} or set(map(len, boxes)) - {4}:
+            return False
+        if set(map(type, _chain(boxes))) - {int, float}:
+            return False
+        arr = np.fromiter(_chain(boxes), dtype=np.float64, count=4 * n).reshape(n, 4)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return False
+    if not np.isfinite(arr).all() or (np.abs(arr) >= 2.0 ** 53).any():
+        return False  # (beyond 2**53 float comparisons may differ from Python's)
+    if (st_a > ed_a).any() or (arr[:, 2] < arr[:, 0]).any() or (arr[:, 3] < arr[:, 1]).any():
+        return False
+    owner = np.repeat(np.arange(len(vals)), np.fromiter(map(len, bb), dtype=np.int64, count=len(bb)))
+    return not ((frames < st_a[owner]) | (frames > ed_a[owner])).any()
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger):
+    """Hold back ``logger``'s warnings (their content is reported in an error instead)."""
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)

@@ -6,16 +6,21 @@
 
 --gt accepts a challenge-format ground truth or an HC-STVG v1/v2 annotation file. An invalid
 prediction file makes the tool list the problems (first 20, then a count) and exit 2, unless
---lenient, which scores what the official script could read.
+--lenient, which scores what the official script could read (and says how many problems there
+were). A file in another format altogether, a ground truth with any fault, or nothing to score
+exits 2 even with --lenient. Exit codes: 0 scored, 2 bad input (docs/behaviour.md).
 """
 import argparse
 import csv
 import io
+import logging
+import os
 import sys
 
-from stvg.evaluation import evaluate, ground_truth_entries
+from stvg.engine.device import resolve_device
+from stvg.evaluation import CHALLENGE_FORMAT, HCSTVGEvaluator
 from stvg.io import atomic_write, atomic_write_json, read_json
-from stvg.submission import read_submission, validate
+from stvg.submission import SubmissionError, read_submission
 
 
 def main(argv=None) -> int:
@@ -27,28 +32,35 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default=None, help="cpu (default) or cuda")
     ap.add_argument("--lenient", action="store_true", help="score an invalid file instead of exiting 2")
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="note: %(message)s")  # the lenient summary
 
     try:
+        device = resolve_device(args.device) if args.device else None
+        for path, what in ((args.pred, "prediction file"), (args.gt, "ground truth file")):
+            if os.path.isdir(path):
+                raise IsADirectoryError(f"{what} is a directory, not a file: {path}")
         pred = read_submission(args.pred)
-        gt = ground_truth_entries(read_json(args.gt, "ground truth file"))
+        evaluator = HCSTVGEvaluator(read_json(args.gt, "ground truth file"), index_boxes=False, source=args.gt)
+        missing = sum(1 for v in evaluator.ground_truth if v not in pred)
+        if missing:
+            print(f"note: {missing} of {len(evaluator)} ground-truth videos are missing from {args.pred}; "
+                  "they score 0", file=sys.stderr)
+        metrics = evaluator.evaluate(pred, device=device, per_video=bool(args.per_video),
+                                     lenient=args.lenient, source=args.pred)
+    except SubmissionError as e:
+        print(f"{args.pred}: {len(e.problems)} problem(s):", file=sys.stderr)
+        for p in e.problems[:20]:
+            print(f"  - {p}", file=sys.stderr)
+        if len(e.problems) > 20:
+            print(f"  ... and {len(e.problems) - 20} more", file=sys.stderr)
+        if args.lenient or CHALLENGE_FORMAT in e.problems[0]:
+            print("exiting: nothing here can be scored, even with --lenient", file=sys.stderr)
+        else:
+            print("exiting (use --lenient to score what the official script could read)", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    problems = validate(pred, gt, allow_missing=True)
-    missing = sum(1 for v in gt if v not in pred)
-    if missing:
-        print(f"note: {missing} of {len(gt)} ground-truth videos are missing from {args.pred}; "
-              "they score 0", file=sys.stderr)
-    if problems:
-        print(f"{args.pred}: {len(problems)} problem(s):", file=sys.stderr)
-        for p in problems[:20]:
-            print(f"  - {p}", file=sys.stderr)
-        if len(problems) > 20:
-            print(f"  ... and {len(problems) - 20} more", file=sys.stderr)
-        if not args.lenient:
-            print("exiting (use --lenient to score anyway)", file=sys.stderr)
-            return 2
-    metrics = evaluate(pred, gt, device=args.device, per_video=bool(args.per_video))
     per_video = metrics.pop("per_video", None)
     print(format_table(metrics))
     if args.out:

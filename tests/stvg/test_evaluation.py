@@ -4,13 +4,15 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stvg.evaluation import (HCSTVGEvaluator, evaluate, ground_truth_entries, match_frames, pad_entries, summarize,
-                             video_metrics)
+from stvg.evaluation import (CHALLENGE_FORMAT, GroundTruthError, HCSTVGEvaluator, evaluate, ground_truth_entries,
+                             match_frames, pad_entries, prediction_problems, summarize, video_metrics)
+from stvg.submission import SubmissionError, validate
 from tests.stvg.official_reference import evaluate_ref
 
 from ..conftest import REPO, requires_cuda
@@ -93,12 +95,18 @@ def test_lenient_scoring_of_malformed_entries():
     gt = {"a": {"st_frame": 1, "ed_frame": 2, "bbox": {"1": [0, 0, 10, 10], "2": [0, 0, 10, 10]}}}
     pred = {"a": {"st_frame": 1, "ed_frame": 2, "bbox": {"1": [0, 0, 10, 10], "x": [0, 0, 1, 1],
                                                          "2": [0, 0, 10]}}}
-    assert evaluate(pred, gt)["m_vIoU"] == 0.5
-    assert evaluate(pred, gt)["m_tIoU"] == 1.0  # frame 2 is present: counts in |S_i|, scores 0
+    with pytest.raises(SubmissionError, match="bbox frame key 'x' is not an integer") as info:
+        evaluate(pred, gt)  # the API validates as the CLI does
+    assert len(info.value.problems) == 2
+    assert evaluate(pred, gt, lenient=True)["m_vIoU"] == 0.5
+    assert evaluate(pred, gt, lenient=True)["m_tIoU"] == 1.0  # frame 2 is present: counts in |S_i|, scores 0
     g = pad_entries([gt["a"]], None)
     p = pad_entries([pred["a"]], g.base, width=g.boxes.shape[1])
     assert [x.item() for x in video_metrics(p, g)] == [0.5, 1.0]
-    assert evaluate({"a": {"bbox": {}}}, gt)["m_vIoU"] == 0.0
+    two = {**gt, "b": gt["a"]}
+    assert evaluate({"a": {"bbox": {}}, "b": gt["a"]}, two, lenient=True)["m_vIoU"] == 0.5  # unreadable scores 0
+    with pytest.raises(SubmissionError, match="none of the 1 entries is readable"):
+        evaluate({"a": {"bbox": {}}}, gt, lenient=True)  # nothing readable at all: refused
 
 
 def perturbed(gt, seed, drop=0.05):
@@ -175,3 +183,147 @@ def test_cli(tmp_path):
     m = json.loads((tmp_path / "m.json").read_text())
     assert m == {"m_tIoU": 0.5, "m_vIoU": 0.5, "vIoU@0.3": 0.5, "vIoU@0.5": 0.5, "num_videos": 2}
     assert (tmp_path / "pv.csv").read_text().splitlines()[1:] == ["a,1.000000,1.000000", "b,0.000000,0.000000"]
+
+
+# --- inputs that must be refused ------------------------------------------------------------------
+GT = {"a": {"st_frame": 1, "ed_frame": 2, "bbox": {"1": [0, 0, 10, 10], "2": [0, 0, 10, 10]}},
+      "b": {"st_frame": 1, "ed_frame": 1, "bbox": {"1": [0, 0, 10, 10]}}}
+
+
+def test_annotation_files_and_loader_records_are_refused_as_predictions(shared_data):
+    from stvg.data import load_hcstvg
+    ann = json.loads((shared_data / "hcstvg" / "test_sample.json").read_text())
+    for lenient in (False, True):
+        with pytest.raises(SubmissionError, match="found an HC-STVG v1/v2 annotation file") as info:
+            evaluate(ann, ann, lenient=lenient)
+        assert CHALLENGE_FORMAT in str(info.value)
+    videos, _ = load_hcstvg(ann)
+    for lenient in (False, True):
+        with pytest.raises(SubmissionError, match="found VideoAnnotation records") as info:
+            evaluate(videos, videos, lenient=lenient)
+        assert CHALLENGE_FORMAT in str(info.value) and "tube_to_entry" in str(info.value)
+    # the loader's records are a valid ground truth, equal to the file they came from
+    pred = perturbed(ground_truth_entries(ann), 1)
+    assert evaluate(pred, videos) == evaluate(pred, ann)
+    with pytest.raises(SubmissionError, match="query-only"):
+        evaluate({v: "a sentence" for v in ann}, ann)
+
+
+def test_lenient_still_refuses_what_scores_nothing():
+    with pytest.raises(SubmissionError, match="none of the 1 readable predicted videos is in the ground truth"):
+        evaluate({"a.mp4": GT["a"]}, GT, lenient=True)
+    with pytest.raises(SubmissionError, match="unknown video id"):
+        evaluate({"a.mp4": GT["a"]}, GT)
+    with pytest.raises(SubmissionError, match="entries of type list"):
+        evaluate({"a": [1, 2]}, GT, lenient=True)
+    assert evaluate({}, GT)["num_videos"] == 2  # an empty submission is valid: every video scores 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3", None])
+def test_ground_truth_faults_are_reported(bad):
+    gt = json.loads(json.dumps(GT))
+    gt["a"]["bbox"]["2"] = [0, bad, 10, 10]
+    for lenient in (False, True):
+        with pytest.raises(GroundTruthError, match=r"gt\.json: invalid ground truth: video a: bbox at frame 2: "
+                           r".* is not four finite numbers"):
+            HCSTVGEvaluator(gt, source="gt.json").evaluate(GT, lenient=lenient)
+    with pytest.raises(GroundTruthError, match="ground truth: invalid"):
+        evaluate(GT, gt)
+
+
+def test_ground_truth_schema_empty_and_skipped_entries(shared_data):
+    with pytest.raises(GroundTruthError, match="G.json: invalid ground truth: no videos"):
+        ground_truth_entries({}, "G.json")
+    with pytest.raises(GroundTruthError, match="G.json: invalid ground truth: top level is list"):
+        ground_truth_entries([], "G.json")
+    with pytest.raises(GroundTruthError) as info:
+        ground_truth_entries({"a": {"foo": 1}}, "G.json")
+    msg = str(info.value)
+    assert msg.startswith("G.json: invalid ground truth: neither challenge format nor HC-STVG v1/v2 annotations: "
+                          "G.json: loaded 0 of 1 entries") and "<annotations>" not in msg
+    ann = json.loads((shared_data / "hcstvg" / "test_sample.json").read_text())
+    vid = next(iter(ann))
+    ann[vid]["bbox"][3] = [float("nan"), 0, 10, 10]   # the loader would skip it: never silently
+    with pytest.raises(GroundTruthError, match=f"{vid}: bbox: box 3 has a non-finite value"):
+        ground_truth_entries(ann, "test.json")
+
+
+def _key():
+    return st.sampled_from(["1", "2", "3", "01", " 2", "+1", "-1", "1.0", "", "\u0663", "99999999999999999999"]) \
+        | st.integers(-2, 4)
+
+
+def _coord():
+    return (st.integers(-3, 12) | st.floats(-3, 12, width=32) | st.sampled_from(
+        [float("nan"), float("inf"), True, "1", None, 2 ** 60, 2 ** 60 + 1, np.float64(2.5)]))
+
+
+def _box():
+    return (st.lists(_coord(), min_size=4, max_size=4) | st.lists(_coord(), min_size=3, max_size=5)
+            | st.tuples(_coord(), _coord(), _coord(), _coord()) | st.sampled_from([None, "box", {}]))
+
+
+def _entry():
+    span = st.integers(-1, 4) | st.sampled_from([1.0, True, "1", None, 2 ** 70])
+    full = st.fixed_dictionaries({"st_frame": span, "ed_frame": span,
+                                  "bbox": st.dictionaries(_key(), _box(), max_size=4) | st.sampled_from([[], None])})
+    return full | full.map(lambda e: {k: v for k, v in e.items() if k != "ed_frame"}) | st.sampled_from([None, []])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), _entry(), max_size=3))
+def test_prediction_problems_equal_validate(pred):
+    """The vectorised fast path never passes what the per-entry validator rejects."""
+    got = prediction_problems(pred, GT)
+    if got and got[0].startswith("not in the challenge submission format"):  # no entry is an object at all
+        assert len(got) == 1 and pred and not any(isinstance(e, dict) for e in pred.values())
+    else:
+        assert got == validate(pred, GT, allow_missing=True)
+
+
+def _files(tmp_path, pred, gt):
+    for name, obj in (("pred.json", pred), ("gt.json", gt)):
+        if obj is not None:
+            (tmp_path / name).write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return ["--pred", str(tmp_path / "pred.json"), "--gt", str(tmp_path / "gt.json")]
+
+
+def test_cli_refusals_command_line(tmp_path, shared_data):
+    """Through the command line (a fresh interpreter): exit code 2 and one clear message."""
+    ann = (shared_data / "hcstvg" / "test_sample.json").read_text()
+    tool = [sys.executable, str(REPO / "tools" / "evaluate_stvg.py")]
+    r = subprocess.run(tool + _files(tmp_path, ann, ann) + ["--lenient"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "not in the challenge submission format" in r.stderr   # annotations as predictions
+    assert "found an HC-STVG v1/v2 annotation file" in r.stderr and "Traceback" not in r.stderr
+    gt = json.loads(json.dumps(GT))
+    gt["b"]["bbox"]["1"] = [0, 0, float("nan"), 10]
+    r = subprocess.run(tool + _files(tmp_path, GT, gt) + ["--lenient"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "gt.json: invalid ground truth: video b: bbox at frame 1" in r.stderr  # NaN in GT
+    assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_cli_refusals(tmp_path, capsys):
+    """The same main() in-process, for the other cases (each a fresh interpreter would cost ~10 s here)."""
+    from tools import evaluate_stvg
+
+    def run(pred, gt, *extra):
+        code = evaluate_stvg.main(_files(tmp_path, pred, gt) + list(extra))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    for bad in ({}, {"a": {"foo": 1}}):   # empty / wrong-schema ground truth, even with --lenient
+        code, out, err = run(GT, bad, "--lenient")
+        assert code == 2 and f"{tmp_path / 'gt.json'}: invalid ground truth" in err and "m_vIoU" not in out
+        assert "<annotations>" not in err
+    code, _, err = run({"a": {"bbox": []}}, GT)
+    assert code == 2 and "video a: missing key 'st_frame'" in err and "use --lenient" in err
+    code, _, err = run({"a": {"bbox": []}}, GT, "--lenient")
+    assert code == 2 and "none of the 1 entries is readable" in err and "even with --lenient" in err
+    code, _, err = run(GT, GT, "--device", "foo")
+    assert code == 2 and "unknown device 'foo'" in err
+    (tmp_path / "gt.json").unlink()
+    (tmp_path / "gt.json").mkdir()
+    code, _, err = run(GT, None)
+    assert code == 2 and "ground truth file is a directory" in err
+    code, out, _ = run(GT, None, "--gt", str(REPO / "examples" / "example_gt.json"), "--lenient")
+    assert code == 2  # example ids differ from GT's: nothing to score
