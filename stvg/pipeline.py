@@ -767,17 +767,20 @@ def _source(path: str, ckpt: Optional[Mapping] = None) -> Dict[str, Any]:
     return out
 
 
-def _text_part(state: Dict[str, torch.Tensor], prefix: str, encoder: torch.nn.Module, model_cfg,
-               dtype: Optional[torch.dtype]) -> Tuple[Dict[str, torch.Tensor], bool, Dict[str, Any]]:
-    """Drop a frozen pretrained encoder's weights from ``state`` (identity + fingerprint kept)."""
+def _text_part(state: Dict[str, torch.Tensor], prefix: str, encoder: torch.nn.Module, model_cfg
+               ) -> Tuple[Dict[str, torch.Tensor], bool, Dict[str, Any]]:
+    """Drop a frozen pretrained encoder's weights from ``state`` (identity + fingerprint kept).
+
+    ``encoder``: the encoder as the config builds it, before any checkpoint is loaded into it (for
+    a pretrained one: the weights reloaded by name)."""
     ident: Dict[str, Any] = {"name": model_cfg.TEXT_ENCODER}
-    names = [prefix + k for k, _ in encoder.named_parameters()]
+    names = [k for k, _ in encoder.named_parameters()]
     present = [k for k in state if k.startswith(prefix)]
     if model_cfg.TEXT_ENCODER_PRETRAINED:
         fresh = _param_fingerprint(encoder)
-        ours = None if not present else state_dict_fingerprint(
-            {k[len(prefix):]: state[k] for k in names if k in state})
-        if not present or (ours == fresh and all(k in state for k in names)):
+        same = bool(present) and all(prefix + k in state for k in names) and fresh == state_dict_fingerprint(
+            {k: state[prefix + k] for k in names})
+        if not present or same:
             ident["fingerprint"] = fresh
             return {k: v for k, v in state.items() if not k.startswith(prefix)}, False, ident
     ident["config"] = _plain_json(encoder.config.to_dict())
@@ -816,18 +819,14 @@ def assemble_model_file(temporal: str, matcher: str, features_cfg: Config, spati
     except ConfigError as e:
         raise ConfigError(f"{mpath}: {e}") from None
 
-    mmn = MMN(tcfg.MODEL)
-    load_state_dict(mmn, tck["model"], source=tpath, ignore_missing=(TEMPORAL_TEXT_PREFIX,)
-                    if not any(k.startswith(TEMPORAL_TEXT_PREFIX) for k in tck["model"]) else ())
+    mmn = MMN(tcfg.MODEL)  # its text encoder as the config builds it (by name, or random)
     t_state, t_stored, t_ident = _text_part(dict(tck["model"]), TEMPORAL_TEXT_PREFIX, mmn.text_encoder.encoder,
-                                            tcfg.MODEL, dtype)
+                                            tcfg.MODEL)
+    load_state_dict(mmn, tck["model"], source=tpath, ignore_missing=() if t_stored else (TEMPORAL_TEXT_PREFIX,))
     mt = build_matcher(mcfg)
-    load_state_dict(mt, mck["model"], source=mpath, ignore_missing=(mt.encoder_prefix,)
-                    if not any(k.startswith(mt.encoder_prefix) for k in mck["model"]) else ())
     m_state, m_stored, m_ident = _text_part(dict(mck["model"]), mt.encoder_prefix, mt.text_encoder.encoder,
-                                            mcfg.MODEL, dtype)
-    if t_stored and not any(k.startswith(TEMPORAL_TEXT_PREFIX) for k in t_state):
-        raise ModelFileError(f"{tpath}: the text encoder's weights are missing and it cannot be rebuilt by name")
+                                            mcfg.MODEL)
+    load_state_dict(mt, mck["model"], source=mpath, ignore_missing=() if m_stored else (mt.encoder_prefix,))
 
     b = features_cfg.BACKBONE
     bb = build_backbone(b.NAME, b.WEIGHTS, amp=b.AMP, seed=b.SEED)
