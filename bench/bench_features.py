@@ -101,7 +101,7 @@ def bench_setting(name: str, clip: str, device: torch.device, num_videos: int, w
         s = extract_features(videos, os.path.join(tmp, "f.h5"), cfg, extractor=ex, progress=False)
         sync(device)
         t_full = (time.perf_counter() - t0) / num_videos
-        assert s.merged and not s.all_failures, s.message()
+        assert s.finished and not s.all_failures, s.message()
     row.update(
         decode_vps=1 / t_dec, decode_fps=k / t_dec,
         backbone_vps=1 / t_bb, backbone_fps=k / t_bb,

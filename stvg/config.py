@@ -22,11 +22,11 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import yaml
 
-__all__ = ["Config", "ConfigError", "load_config"]
+__all__ = ["Config", "ConfigError", "load_config", "flatten_config", "config_diff"]
 
 BASE_KEY = "_BASE_"
 
@@ -241,3 +241,33 @@ def _plain(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [_plain(v) for v in x]
     return x
+
+
+def flatten_config(d: Mapping, prefix: str = "", leaves: Iterable[str] = ()) -> Dict[str, Any]:
+    """``{"A": {"B": 1}} -> {"A.B": 1}``; keys named in ``leaves`` stay whole (mapping-valued options)."""
+    leaves = tuple(leaves)
+    out: Dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping) and k not in leaves:
+            out.update(flatten_config(v, f"{prefix}{k}.", leaves))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        return [_norm(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _norm(x) for k, x in v.items()}
+    return v
+
+
+def config_diff(saved: Mapping, current: Mapping, keys: Iterable[str] = (), ignore: Iterable[str] = (),
+                leaves: Iterable[str] = ()) -> List[str]:
+    """``"KEY: checkpoint X, config Y"`` for every differing key: those in ``keys``, or with ``keys``
+    empty every key of either config except those in ``ignore``."""
+    a, b = flatten_config(saved, leaves=leaves), flatten_config(current, leaves=leaves)
+    keys = list(keys) or sorted((set(a) | set(b)) - set(ignore))
+    return [f"{k}: checkpoint {a.get(k, '<absent>')!r}, config {b.get(k, '<absent>')!r}"
+            for k in keys if _norm(a.get(k)) != _norm(b.get(k))]

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
 from .data.ids import check_video_id
-from .engine.checkpoints import flatten_config
+from .config import flatten_config
 from .io import atomic_write, atomic_write_json, read_json
 
 __all__ = ["VideoStore", "JobSummary"]

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     from stvg.features import extract_features, load_features_config
     try:
         cfg = load_features_config(args.config, args.overrides)
-        videos = select_videos(args.videos, args.ann, args.video_dir, cfg.RUN.VIDEO_EXTENSIONS)
+        videos = select_videos(args.videos, args.ann, args.video_dir)
         tubes = None
         if args.tubes is not None:
             from spatial.tubes import read_tube_folder

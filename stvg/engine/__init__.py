@@ -1,6 +1,7 @@
 """The training engine both stages use: device resolution, torchrun/DDP, seeding and RNG capture,
 ``last``/``best`` checkpoints with exact resume, logging and the progress bar."""
-from .checkpoints import CheckpointConfigError, RunCheckpoints, config_diff, flatten_config
+from ..config import config_diff, flatten_config
+from .checkpoints import CheckpointConfigError, RunCheckpoints
 from .device import DeviceError, resolve_device
 from .distributed import DistContext, init_distributed
 from .logs import file_log, is_rank0, progress_bar, setup_cli_logging

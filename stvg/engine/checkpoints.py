@@ -9,46 +9,17 @@ tool loads to test or to assemble a model file). Both load with ``weights_only=T
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, Iterable, Mapping
 
 from ..checkpoint import CheckpointError, read_checkpoint
+from ..config import config_diff, flatten_config  # noqa: F401 (re-exported)
 from ..io import atomic_torch_save
 
-__all__ = ["CheckpointConfigError", "RunCheckpoints", "config_diff", "flatten_config"]
+__all__ = ["CheckpointConfigError", "RunCheckpoints"]
 
 
 class CheckpointConfigError(CheckpointError):
     """A checkpoint was written under a config that does not match the current one."""
-
-
-def flatten_config(d: Mapping, prefix: str = "", leaves: Iterable[str] = ()) -> Dict[str, Any]:
-    """``{"A": {"B": 1}} -> {"A.B": 1}``; keys named in ``leaves`` stay whole (mapping-valued options)."""
-    leaves = tuple(leaves)
-    out: Dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping) and k not in leaves:
-            out.update(flatten_config(v, f"{prefix}{k}.", leaves))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _norm(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [_norm(x) for x in v]
-    if isinstance(v, Mapping):
-        return {k: _norm(x) for k, x in v.items()}
-    return v
-
-
-def config_diff(saved: Mapping, current: Mapping, keys: Iterable[str] = (), ignore: Iterable[str] = (),
-                leaves: Iterable[str] = ()) -> List[str]:
-    """``"KEY: checkpoint X, config Y"`` for every differing key: those in ``keys``, or with ``keys``
-    empty every key of either config except those in ``ignore``."""
-    a, b = flatten_config(saved, leaves=leaves), flatten_config(current, leaves=leaves)
-    keys = list(keys) or sorted((set(a) | set(b)) - set(ignore))
-    return [f"{k}: checkpoint {a.get(k, '<absent>')!r}, config {b.get(k, '<absent>')!r}"
-            for k in keys if _norm(a.get(k)) != _norm(b.get(k))]
 
 
 class RunCheckpoints:

@@ -35,7 +35,6 @@ FEATURES_DEFAULTS = {
         "NUM_WORKERS": 2,        # DataLoader processes decoding ahead of the backbone (0 = inline)
         "DECODE_THREADS": 1,     # decoder threads per worker
         "DECODE_CHUNK": 32,      # frames decoded and resized at once (bounds memory on HD videos)
-        "VIDEO_EXTENSIONS": [".mp4", ".mkv", ".avi", ".webm", ".mov"],
     },
 }
 
