@@ -24,13 +24,13 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tools"))
 
 import torch  # noqa: E402
 
-from stvg.synth import generate  # noqa: E402
-from spatial.detectability import detectability  # noqa: E402
 from spatial.detectors import build_detector  # noqa: E402
+from stvg.data.synthetic import generate  # noqa: E402
+from stvg.data.synthetic.baselines import score_all  # noqa: E402
+from stvg.data.synthetic.detectability import detectability  # noqa: E402
 from machine_info import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
@@ -84,14 +84,13 @@ def main(argv=None) -> int:
               f"{d['background_fp_per_frame']:.3f} |")
         print("per action: " + ", ".join(f"{a} {r:.2f} (n={c})" for a, (c, r) in d["per_action"].items()))
 
-        import synth_baselines
         base = os.path.join(tmp, "baseline")
         generate(base, args.baseline_videos, args.seed + 1, write_videos=False)
         devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         results = {}
         for dev in devices:
             t0 = time.perf_counter()
-            results[dev] = synth_baselines.score_all(base, "test", seeds=5, device=dev)
+            results[dev] = score_all(base, "test", seeds=5, device=dev)
             secs = time.perf_counter() - t0
             r0 = next(iter(results[dev].values()))
             print(f"\n## Baselines, test split of {args.baseline_videos} videos ({r0['num_videos']} test videos), "

@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import evaluate_stvg
-    import synth_baselines
-    from stvg.synth import generate
+    from stvg.data.synthetic import baselines as synth_baselines
+    from stvg.data.synthetic import generate
 
     print(f"[1/4] generating {args.num_videos} synthetic videos into {args.out} ...", flush=True)
     report = generate(args.out, args.num_videos, seed=0, VIDEO_DURATION=6, progress=True)

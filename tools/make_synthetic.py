@@ -6,17 +6,16 @@
         --duration 6 --fps 10 --width 480 --height 270 --workers 2
     python tools/make_synthetic.py --out data/synth --num-videos 200 --config my.yaml PEOPLE.MAX 3
 
-Deterministic for a seed; rerunning into the same folder resumes (videos already written are kept).
-For demos, tests and learning benchmarks only (docs/synthetic.md).
+Deterministic for a seed (byte-identical videos and annotation files); rerunning into the same
+folder resumes (videos already written are kept). For demos, tests and learning benchmarks only
+(docs/synthetic.md). Exit codes: 0 written, 1 every video failed (meta.json lists why), 2 bad
+input (nothing written).
 """
 import argparse
 import logging
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from stvg.synth import generate, load_synth_config  # noqa: E402
+from stvg.data.synthetic import generate, load_synth_config
 
 
 def main(argv=None) -> int:
@@ -24,7 +23,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--num-videos", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--config", default=None, help="YAML overriding stvg.synth.SYNTH_DEFAULTS")
+    ap.add_argument("--config", default=None, help="YAML overriding stvg.data.synthetic.SYNTH_DEFAULTS")
     ap.add_argument("--duration", type=float, default=None, help="seconds per clip (VIDEO.DURATION)")
     ap.add_argument("--fps", type=float, default=None, help="VIDEO.FPS")
     ap.add_argument("--width", type=int, default=None, help="VIDEO.WIDTH (even)")
@@ -43,7 +42,7 @@ def main(argv=None) -> int:
         cfg = load_synth_config(args.config, overrides)
         report = generate(args.out, args.num_videos, args.seed, config=cfg, workers=args.workers,
                           write_videos=not args.annotations_only, progress=True)
-    except ValueError as e:  # bad config, or a folder made with another seed/config
+    except (OSError, ValueError) as e:  # bad config or --out, or a folder made with another seed/config
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report.summary())

@@ -4,32 +4,13 @@
     python tools/synth_baselines.py --data data/synth --split test [--seeds 5] [--device cuda]
 
 Random baselines are averaged over --seeds draws. Prints m_tIoU, m_vIoU, vIoU@0.3, vIoU@0.5.
+The logic is :func:`stvg.data.synthetic.baselines.score_all`. Exit codes: 0 scored, 2 bad input.
 """
 import argparse
-import os
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from stvg.evaluation import evaluate  # noqa: E402
-from stvg.io import read_json  # noqa: E402
-from stvg.synth.baselines import BASELINES, baseline_predictions  # noqa: E402
-
-KEYS = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
-RANDOM = {"random_person", "gt_span_random_person"}
-
-
-def score_all(data: str, split: str, seeds: int = 5, device=None) -> dict:
-    gt = read_json(os.path.join(data, f"{split}.json"), f"synthetic {split} split")
-    tubes = read_json(os.path.join(data, "all_tubes.json"), "synthetic all_tubes file")
-    out = {}
-    for name in BASELINES:
-        runs = [evaluate(baseline_predictions(name, gt, tubes, seed=s), gt, device=device)
-                for s in range(seeds if name in RANDOM else 1)]
-        out[name] = {k: sum(r[k] for r in runs) / len(runs) for k in KEYS}
-        out[name]["num_videos"] = runs[0]["num_videos"]
-    return out
+from stvg.data.synthetic.baselines import KEYS, score_all
+from stvg.engine.device import resolve_device
 
 
 def main(argv=None) -> int:
@@ -39,7 +20,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=5, help="draws averaged for the random baselines")
     ap.add_argument("--device", default=None, help="evaluator device (cpu, cuda); default cpu")
     args = ap.parse_args(argv)
-    res = score_all(args.data, args.split, args.seeds, args.device)
+    try:
+        device = resolve_device(args.device) if args.device else None
+        res = score_all(args.data, args.split, args.seeds, device)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     n = next(iter(res.values()))["num_videos"]
     print(f"Baselines on {args.data} {args.split} ({n} videos; %):")
     print(f"| {'baseline':24s} | " + " | ".join(f"{k:>8s}" for k in KEYS) + " |")

@@ -1,7 +1,7 @@
 """A tiny synthetic dataset shared by the synth tests (3 short clips, generated once per session)."""
 import pytest
 
-from stvg.synth import generate
+from stvg.data.synthetic import generate
 
 TINY = dict(VIDEO_DURATION=4.0, VIDEO_FPS=5.0, VIDEO_WIDTH=320, VIDEO_HEIGHT=180)
 

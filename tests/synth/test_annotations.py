@@ -7,8 +7,8 @@ import pytest
 
 from stvg.data.hcstvg import load_hcstvg
 from stvg.evaluation import evaluate, ground_truth_entries
-from stvg.synth import dataset as ds
-from stvg.synth import generate
+from stvg.data.synthetic import dataset as ds
+from stvg.data.synthetic import generate
 from stvg.video import VideoReader
 
 FILES = ("train.json", "val.json", "test.json", "all_tubes.json", "meta.json")
@@ -25,6 +25,19 @@ def test_same_seed_same_annotation_bytes(tmp_path):
     assert not (a.failures or b.failures or c.failures)
     assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b")
     assert _bytes(tmp_path / "a")["all_tubes.json"] != _bytes(tmp_path / "c")["all_tubes.json"]
+
+
+def test_same_seed_same_video_bytes(tmp_path):
+    """Two runs of one seed (one and two worker processes): every file byte-identical, videos included."""
+    from tests.synth.conftest import TINY
+    a = generate(str(tmp_path / "a"), 2, seed=8, **TINY)
+    b = generate(str(tmp_path / "b"), 2, seed=8, workers=2, **TINY)
+    assert a.rendered == b.rendered == 2 and not (a.failures or b.failures)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == len(FILES) + 1 + 2  # + config.yaml + 2 videos
+    assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
 
 
 def test_splits_partition_the_videos(tiny_annotations):

@@ -1,15 +1,11 @@
 """The reference baselines: well-formed predictions, and the numbers they must give by construction."""
 import json
-import pathlib
-import sys
 
 import pytest
 
+from stvg.data.synthetic.baselines import BASELINES, KEYS, baseline_predictions, score_all
 from stvg.evaluation import evaluate
 from stvg.submission import validate
-from stvg.synth.baselines import BASELINES, baseline_predictions
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools"))
 
 
 def test_baselines(tiny_annotations):
@@ -30,8 +26,22 @@ def test_baselines(tiny_annotations):
         baseline_predictions("oracle", gt, tubes)
 
 
-def test_tool_prints_a_table(tiny_annotations, capsys):
-    import synth_baselines
+def test_score_all_averages_the_random_baselines(tiny_annotations):
+    gt = json.load(open(tiny_annotations / "val.json"))
+    tubes = json.load(open(tiny_annotations / "all_tubes.json"))
+    res = score_all(str(tiny_annotations), "val", seeds=3)
+    for name in BASELINES:
+        runs = [evaluate(baseline_predictions(name, gt, tubes, seed=s), gt)
+                for s in range(3 if name in ("random_person", "gt_span_random_person") else 1)]
+        assert res[name] == {**{k: sum(r[k] for r in runs) / len(runs) for k in KEYS}, "num_videos": len(gt)}
+    with pytest.raises(ValueError, match="seeds"):
+        score_all(str(tiny_annotations), "val", seeds=0)
+
+
+def test_tool_prints_a_table(tiny_annotations, tmp_path, capsys):
+    from tools import synth_baselines
     assert synth_baselines.main(["--data", str(tiny_annotations), "--split", "train", "--seeds", "2"]) == 0
     out = capsys.readouterr().out
     assert "gt_person_whole_video" in out and "m_vIoU" in out
+    assert synth_baselines.main(["--data", str(tmp_path / "nothing")]) == 2
+    assert "synthetic test split not found" in capsys.readouterr().err

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from spatial.detectability import match_frame
+from stvg.data.synthetic.detectability import match_frame
 from spatial.detectors import build_detector
 from stvg.ops import box_iou
 
-from stvg.synth import load_synth_config, render_video, sample_video
-from stvg.synth.actions import ACTIONS, motion_direction, person_states, sample_timeline
-from stvg.synth.figure import Pose, draw_primitives, figure_primitives, primitives_box
-from stvg.synth.palette import sample_appearance
+from stvg.data.synthetic import load_synth_config, render_video, sample_video
+from stvg.data.synthetic.actions import ACTIONS, motion_direction, person_states, sample_timeline
+from stvg.data.synthetic.figure import Pose, draw_primitives, figure_primitives, primitives_box
+from stvg.data.synthetic.palette import sample_appearance
 from stvg.video import VideoReader
 
 POSES = [Pose(), Pose(heading=0.6, thigh=(0.35, -0.35), knee=(0.1, 0.5), arm=(-0.3, 0.3), elbow=(0.3, 0.2)),

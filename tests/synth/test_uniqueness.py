@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from stvg.synth.actions import ActionSpan
-from stvg.synth.language import ACTION_PHRASES, Description, realize
-from stvg.synth.palette import Appearance
-from stvg.synth.uniqueness import appearance_matches, check_unique
+from stvg.data.synthetic.actions import ActionSpan
+from stvg.data.synthetic.language import ACTION_PHRASES, Description, realize
+from stvg.data.synthetic.palette import Appearance
+from stvg.data.synthetic.uniqueness import appearance_matches, check_unique
 
 import numpy as np
 
@@ -102,5 +102,5 @@ def test_sentences_read_naturally(seed):
 
 
 def test_every_action_has_phrases():
-    from stvg.synth.actions import ACTIONS
+    from stvg.data.synthetic.actions import ACTIONS
     assert set(ACTIONS) == set(ACTION_PHRASES)

@@ -1,7 +1,7 @@
 """One synthetic video, sampled from a seed: cast, timelines, geometry, target, sentence.
 
 Everything here is a pure function of ``(config, seed, index)``; rendering pixels is separate
-(:mod:`stvg.synth.render`), so the annotations are exact and reproducible without encoding video.
+(:mod:`stvg.data.synthetic.render`), so the annotations are exact and reproducible without encoding video.
 
 Geometry per person: ``boxes float64[T, 4]`` (x1, y1, x2, y2, unclipped extent of the drawing),
 ``present bool[T]`` (on screen at all), ``visible float64[T]`` (share of the box inside the frame),
@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..config import Config
+from ...config import Config
 from .actions import PersonTrack, person_states, sample_timeline
 from .figure import Primitive, figure_primitives, primitives_box
 from .language import Description, realize

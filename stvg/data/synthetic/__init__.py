@@ -3,7 +3,7 @@
 For demos, tests and learning benchmarks only: the videos are cartoon people on plain rooms, and
 numbers measured on them say nothing about real HC-STVG results (see docs/synthetic.md).
 
-    from stvg.synth import generate
+    from stvg.data.synthetic import generate
     report = generate("data/synth", num_videos=20, seed=0, VIDEO_DURATION=6)
 """
 from .dataset import GenerateReport, generate, make_config, split_assignment

@@ -1,23 +1,28 @@
-"""How well a person detector finds the people of a synthetic dataset (``stvg.synth``).
+"""How well a person detector finds the people of a synthetic dataset (:mod:`stvg.data.synthetic`).
 
 :func:`match_frame` scores one frame: recall on fully visible people at IoU >= 0.5 (one detection
 per person, greedy by IoU) and false positives (detections matching no person on screen, fully
 visible or not). :func:`detectability` runs a detector over a generated folder's decoded videos
-(``all_tubes.json`` gives every person's box and the frames where they are fully visible).
+(``all_tubes.json`` gives every person's box and the frames where they are fully visible). Any
+detector with the spatial stage's call signature works (``spatial.detectors.build_detector``);
+nothing here imports the spatial stage. Box IoU is :func:`stvg.ops.box_iou`.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Callable, List, Sequence
 
 import numpy as np
 import torch
 
-from stvg.io import read_json
-from stvg.ops import box_iou
-from stvg.video import VideoReader
+from ...io import read_json
+from ...ops import box_iou
+from ...structures import Detections
+from ...video import VideoReader
 
-from .detectors import PersonDetector
+# (frames uint8[T, H, W, 3], 0-based frame indices, video id) -> one Detections per frame
+Detector = Callable[[np.ndarray, List[int], str], Sequence[Detections]]
 
 __all__ = ["FrameScore", "match_frame", "detectability"]
 
@@ -55,7 +60,7 @@ def match_frame(dets, people, fully_visible, thr: float = 0.5) -> FrameScore:
                       matched_person)
 
 
-def detectability(data_dir: str, detector: PersonDetector, frame_step: int = 4, max_videos: int = 0) -> dict:
+def detectability(data_dir: str, detector: Detector, frame_step: int = 4, max_videos: int = 0) -> dict:
     """Recall / false positives of ``detector`` over a generated folder, on the decoded videos.
 
     Returns ``{"frames", "visible", "recall", "fp_per_frame", "background_fp_per_frame",

@@ -7,14 +7,22 @@ All four use the every-person tubes of ``all_tubes.json`` (nothing learned):
   person is off screen get no box);
 * ``gt_person_whole_video``: the target's full tube (right person, no temporal grounding).
 Random choices come from ``numpy.random.default_rng([seed, video index in the split])``.
+:func:`score_all` scores all four on a generated folder with :func:`stvg.evaluation.evaluate`.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Mapping
+import os
+from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 
-__all__ = ["BASELINES", "baseline_predictions"]
+from ...evaluation import evaluate
+from ...io import read_json
+
+__all__ = ["BASELINES", "KEYS", "RANDOM_BASELINES", "baseline_predictions", "score_all"]
+
+KEYS = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
+RANDOM_BASELINES = frozenset({"random_person", "gt_span_random_person"})  # averaged over seeds
 
 
 def _tube(entry: Mapping) -> dict:
@@ -70,4 +78,21 @@ def baseline_predictions(name: str, split: Mapping[str, Mapping], all_tubes: Map
         if vid not in all_tubes:
             raise ValueError(f"video {vid} of the split is missing from all_tubes.json")
         out[vid] = BASELINES[name](gt, all_tubes[vid], np.random.default_rng([seed, i]))
+    return out
+
+
+def score_all(data: str, split: str, seeds: int = 5, device: Optional[str] = None) -> Dict[str, dict]:
+    """``{baseline: {metric: value, ..., "num_videos": n}}`` on split ``split`` of the folder
+    ``data`` (written by :func:`stvg.data.synthetic.generate`); the random baselines are averaged
+    over ``seeds`` draws."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    gt = read_json(os.path.join(data, f"{split}.json"), f"synthetic {split} split")
+    tubes = read_json(os.path.join(data, "all_tubes.json"), "synthetic all_tubes file")
+    out = {}
+    for name in BASELINES:
+        runs = [evaluate(baseline_predictions(name, gt, tubes, seed=s), gt, device=device)
+                for s in range(seeds if name in RANDOM_BASELINES else 1)]
+        out[name] = {k: sum(r[k] for r in runs) / len(runs) for k in KEYS}
+        out[name]["num_videos"] = runs[0]["num_videos"]
     return out

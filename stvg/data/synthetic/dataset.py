@@ -24,11 +24,11 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from ..config import Config, load_config
-from ..io import atomic_write_json, read_json
-from ..video import write_video
+from ...config import Config, load_config
+from ...io import atomic_write_json, read_json
+from ...video import write_video
 from .annotations import hcstvg_entry, meta_entry, tubes_entry, video_key
-from .defaults import SYNTH_DEFAULTS
+from .defaults import SYNTH_DEFAULTS, check_synth_config
 from .render import render_video
 from .spec import sample_video, video_id
 
@@ -106,16 +106,16 @@ def generate(out_dir: str, num_videos: int, seed: int = 0, config: Optional[Conf
              workers: int = 1, write_videos: bool = True, progress: bool = False, **opts) -> GenerateReport:
     """Generate ``num_videos`` videos with ``seed`` into ``out_dir`` (see the module docstring).
 
-    ``config``: a synth config (:func:`stvg.synth.defaults.load_synth_config`); ``opts`` override
+    ``config``: a synth config (:func:`stvg.data.synthetic.load_synth_config`); ``opts`` override
     single keys, e.g. ``VIDEO_DURATION=4, VIDEO_WIDTH=320, PEOPLE_MAX=3``. ``write_videos=False``
     writes only the JSON files (fast; for tests of the annotations).
     """
     if num_videos < 1:
         raise ValueError(f"num_videos must be >= 1, got {num_videos}")
     cfg = make_config(config, **opts)
-    for key in ("WIDTH", "HEIGHT"):
-        if cfg.VIDEO[key] % 2:
-            raise ValueError(f"VIDEO.{key} must be even for H.264, got {cfg.VIDEO[key]}")
+    check_synth_config(cfg)  # every input checked before anything is written
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"output folder {out_dir} is an existing file, not a folder")
     t0 = time.perf_counter()
     os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
     meta_path = os.path.join(out_dir, "meta.json")
@@ -160,11 +160,12 @@ def generate(out_dir: str, num_videos: int, seed: int = 0, config: Optional[Conf
         files[splits[index]][key] = entry
         tubes[key] = tube
         meta_videos[key] = meta_entry(spec, splits[index])
-    for s in SPLITS:
-        atomic_write_json(os.path.join(out_dir, f"{s}.json"), files[s])
-    atomic_write_json(os.path.join(out_dir, "all_tubes.json"), tubes)
+    if results:  # no empty split files when every video failed (meta.json lists the failures)
+        for s in SPLITS:
+            atomic_write_json(os.path.join(out_dir, f"{s}.json"), files[s])
+        atomic_write_json(os.path.join(out_dir, "all_tubes.json"), tubes)
     report.seconds = time.perf_counter() - t0
-    atomic_write_json(meta_path, {**identity, "complete": True, "generator": "stvg.synth",
+    atomic_write_json(meta_path, {**identity, "complete": bool(results), "generator": "stvg.data.synthetic",
                                   "num_videos": num_videos, "failures": report.failures,
                                   "videos": meta_videos})
     return report
