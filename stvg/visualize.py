@@ -1,13 +1,25 @@
-"""Drawing helpers: tube overlays and contact sheets (OpenCV drawing on RGB ``uint8`` frames).
+"""Drawing helpers: tube overlays, contact sheets, score maps, the HTML report (RGB ``uint8`` images).
 
     sheet = contact_sheet(frames, frame_indices, tubes, cols=4)       # uint8[H', W', 3] RGB
     save_image("sheet.png", sheet)
+    frame = draw_answer(frame, f, pred=tube, gt=gt_tube, sentence=s, timeline=Timeline(...))
+    write_overlay("out.mp4" or "out.gif", frames, fps)               # atomic
+    img = score_map_image(scores[N, N], mask, pred_cell=(i, j), gt_cell=(k, l))   # matplotlib heatmap
+    save_image("hist.png", histogram_image(vious, "vIoU"))
+    write_html_report("out/index.html", rows)                         # sorted worst first
+
+Only tensors, arrays and ``stvg.structures`` types come in; nothing here runs a model. Prediction
+boxes are drawn in :data:`PRED_COLOUR`, ground truth in :data:`GT_COLOUR`.
 """
 from __future__ import annotations
 
 import colorsys
+import html
+import io
+import math
 import os
-from typing import Optional, Sequence
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -15,7 +27,12 @@ import numpy as np
 from .io import atomic_write
 from .structures import Tube
 
-__all__ = ["tube_colour", "draw_tubes", "contact_sheet", "save_image"]
+__all__ = ["tube_colour", "draw_tubes", "contact_sheet", "save_image", "PRED_COLOUR", "GT_COLOUR", "Timeline",
+           "draw_answer", "write_overlay", "score_cell", "score_map_image", "histogram_image", "stack_images",
+           "write_html_report"]
+
+PRED_COLOUR = (40, 220, 40)    # prediction: green
+GT_COLOUR = (255, 120, 0)      # ground truth: orange
 
 
 def tube_colour(i: int) -> tuple:
@@ -84,3 +101,249 @@ def save_image(path: str, image: np.ndarray) -> None:
         raise ValueError(f"{path}: OpenCV cannot encode an image as {ext!r}")
     with atomic_write(path, "wb", encoding=None) as fh:
         fh.write(buf.tobytes())
+
+
+# ---------------------------------------------------------------------------------------------
+# One answer drawn on the frames
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Timeline:
+    """What the time bar shows: the video ``duration`` (s), the predicted and true spans (s)."""
+
+    duration: float
+    pred: Optional[Tuple[float, float]] = None
+    gt: Optional[Tuple[float, float]] = None
+    section: Optional[Tuple[float, float]] = None
+
+
+def _box_at(tube: Optional[Tube], frame_index: int):
+    if tube is None or len(tube) == 0 or not tube.start_frame <= frame_index <= tube.end_frame:
+        return None
+    pos = int(np.searchsorted(tube.frames.cpu().numpy(), frame_index))
+    if pos >= len(tube) or int(tube.frames[pos]) != frame_index:
+        return None
+    return [int(round(float(v))) for v in tube.boxes[pos]]
+
+
+def _wrap(text: str, width_px: int, scale: float) -> list:
+    words, lines, line = text.split(), [], ""
+    for w in words:
+        trial = f"{line} {w}".strip()
+        if cv2.getTextSize(trial, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width_px and line:
+            lines.append(line)
+            line = w
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
+def draw_answer(frame: np.ndarray, frame_index: int, fps: float, pred: Optional[Tube] = None,
+                gt: Optional[Tube] = None, sentence: str = "", timeline: Optional[Timeline] = None,
+                label: str = "") -> np.ndarray:
+    """Copy of ``frame uint8[H, W, 3]`` with the predicted box (green), the true box (orange), the
+    sentence on top, ``label`` (e.g. the vIoU) and a time bar at the bottom: the section in grey,
+    the predicted span in green over the true span in orange, a white cursor at this frame."""
+    out = np.ascontiguousarray(frame).copy()
+    h, w = out.shape[:2]
+    scale = max(0.35, min(0.7, w / 900))
+    thick = max(1, int(round(w / 400)))
+    for tube, col, name in ((gt, GT_COLOUR, "GT"), (pred, PRED_COLOUR, "pred")):
+        box = _box_at(tube, frame_index)
+        if box is not None:
+            cv2.rectangle(out, (box[0], box[1]), (box[2], box[3]), col, thick + 1)
+            cv2.putText(out, name, (box[0] + 2, min(h - 4, box[3] - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8, col,
+                        1, cv2.LINE_AA)
+    lines = _wrap(sentence, w - 12, scale) if sentence else []
+    if label:
+        lines.append(label)
+    line_h = int(cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][1] * 1.8) + 2
+    if lines:
+        band = out[: line_h * len(lines) + 6]
+        band[:] = (band.astype(np.float32) * 0.45).astype(np.uint8)
+        for k, text in enumerate(lines):
+            cv2.putText(out, text, (6, (k + 1) * line_h), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                        cv2.LINE_AA)
+    if timeline is not None and timeline.duration > 0:
+        bar_h = max(6, h // 30)
+        y0 = h - 2 * bar_h - 4
+
+        def x(t: float) -> int:
+            return int(round(min(max(t / timeline.duration, 0.0), 1.0) * (w - 1)))
+
+        out[y0:h] = (out[y0:h].astype(np.float32) * 0.4).astype(np.uint8)
+        if timeline.section is not None:
+            out[y0 + 1:h - 1, x(timeline.section[0]):x(timeline.section[1]) + 1] = (90, 90, 90)
+        if timeline.gt is not None:
+            out[y0 + bar_h + 2:h - 2, x(timeline.gt[0]):x(timeline.gt[1]) + 1] = GT_COLOUR
+        if timeline.pred is not None:
+            out[y0 + 2:y0 + bar_h, x(timeline.pred[0]):x(timeline.pred[1]) + 1] = PRED_COLOUR
+        cx = x(frame_index / fps)
+        out[y0:h, max(0, cx - 1):cx + 2] = (255, 255, 255)
+    return out
+
+
+def write_overlay(path: str, frames: np.ndarray, fps: float) -> None:
+    """Write ``uint8[T, H, W, 3]`` RGB frames atomically as a video (.mp4, .mkv, ...: H.264, odd sizes
+    padded by one pixel) or an animated .gif (Pillow)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
+        raise ValueError(f"write_overlay: expected uint8 frames [T >= 1, H, W, 3], got {frames.dtype} "
+                         f"{list(frames.shape)}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".gif":
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in frames]
+        buf = io.BytesIO()
+        images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(20, int(round(1000 / fps))), loop=0)
+        with atomic_write(path, "wb", encoding=None) as fh:
+            fh.write(buf.getvalue())
+        return
+    from .video import write_video
+
+    t, h, w, _ = frames.shape
+    if h % 2 or w % 2:
+        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    write_video(path, frames, fps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Score maps and histograms (matplotlib, Agg)
+# ---------------------------------------------------------------------------------------------
+def score_cell(segment: Tuple[float, float], window: Tuple[float, float], num_clips: int) -> Optional[Tuple[int, int]]:
+    """The map cell ``(i, j)`` whose moment ``[i, j + 1] x (window length / N)`` best covers
+    ``segment`` (seconds) in ``window``; None when the segment is outside the window."""
+    ws, we = window
+    dur = we - ws
+    s, e = max(segment[0], ws), min(segment[1], we)
+    if dur <= 0 or e <= s:
+        return None
+    i = min(num_clips - 1, max(0, int(math.floor((s - ws) / dur * num_clips + 1e-9))))
+    j = min(num_clips - 1, max(i, int(math.ceil((e - ws) / dur * num_clips - 1e-9)) - 1))
+    return i, j
+
+
+def _figure(size: Tuple[float, float]):
+    """A matplotlib figure on its own Agg canvas (no pyplot state, no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _figure_to_image(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def score_map_image(scores, mask=None, pred_cell: Optional[Tuple[int, int]] = None,
+                    gt_cell: Optional[Tuple[int, int]] = None, title: str = "",
+                    window: Optional[Tuple[float, float]] = None) -> np.ndarray:
+    """The MMN score map ``[N, N]`` (row = start clip i, column = end clip j) as a heatmap, cells
+    outside ``mask`` blank, the predicted cell boxed in green and the true one in orange ->
+    ``uint8[H, W, 3]``. ``window`` (seconds) labels the axes in seconds."""
+    from matplotlib.patches import Rectangle
+
+    a = np.asarray(scores.cpu() if hasattr(scores, "cpu") else scores, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"score_map_image: expected a square map [N, N], got {list(a.shape)}")
+    n = a.shape[0]
+    m = np.ones_like(a, dtype=bool) if mask is None else np.asarray(mask.cpu() if hasattr(mask, "cpu") else mask, bool)
+    shown = np.ma.masked_where(~m, a)
+    fig, ax = _figure((4.2, 3.6))
+    im = ax.imshow(shown, cmap="viridis", origin="upper", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    for cell, col, name in ((gt_cell, GT_COLOUR, "true"), (pred_cell, PRED_COLOUR, "predicted")):
+        if cell is not None:
+            i, j = cell
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.2,
+                                   edgecolor=tuple(c / 255 for c in col), label=name))
+    if pred_cell is not None or gt_cell is not None:
+        ax.legend(loc="lower left", fontsize=7, framealpha=0.7)
+    unit = ""
+    if window is not None:
+        step = (window[1] - window[0]) / n
+        ticks = np.linspace(0, n - 1, min(n, 5)).round().astype(int)
+        ax.set_xticks(ticks, [f"{window[0] + (t + 1) * step:.1f}" for t in ticks], fontsize=7)
+        ax.set_yticks(ticks, [f"{window[0] + t * step:.1f}" for t in ticks], fontsize=7)
+        unit = " (s)"
+    ax.set_xlabel(f"end{unit}")
+    ax.set_ylabel(f"start{unit}")
+    ax.set_title(title or "MMN score map", fontsize=9)
+    fig.tight_layout()
+    return _figure_to_image(fig)
+
+
+def histogram_image(values: Sequence[float], name: str = "vIoU", bins: int = 20) -> np.ndarray:
+    """Histogram of per-video values in [0, 1] with their mean -> ``uint8[H, W, 3]``."""
+    v = np.asarray(list(values), dtype=np.float64)
+    fig, ax = _figure((5, 3))
+    ax.hist(v, bins=np.linspace(0, 1, bins + 1), color="#3a7", edgecolor="white")
+    if v.size:
+        ax.axvline(v.mean(), color="#e60", lw=2, label=f"mean {v.mean():.3f}")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(f"per-video {name}")
+    ax.set_ylabel("videos")
+    ax.set_title(f"{name} over {v.size} videos", fontsize=9)
+    fig.tight_layout()
+    return _figure_to_image(fig)
+
+
+def stack_images(images: Sequence[np.ndarray], axis: int = 0, fill: int = 255) -> np.ndarray:
+    """Images side by side (``axis=1``) or one under the other (``axis=0``), padded with ``fill``."""
+    images = [np.asarray(im) for im in images]
+    size = max(im.shape[1 - axis] for im in images)
+    padded = []
+    for im in images:
+        pad = size - im.shape[1 - axis]
+        spec = ((0, 0), (0, pad), (0, 0)) if axis == 0 else ((0, pad), (0, 0), (0, 0))
+        padded.append(np.pad(im, spec, constant_values=fill))
+    return np.concatenate(padded, axis=axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTML report
+# ---------------------------------------------------------------------------------------------
+def write_html_report(path: str, rows: Sequence[Mapping], title: str = "STVG predictions",
+                      summary: Optional[Mapping[str, float]] = None, histogram: Optional[str] = None) -> None:
+    """A static page listing every video, sorted by vIoU, worst first (videos without a score last).
+
+    ``rows``: mappings with ``video_id``, ``sentence``, ``tiou``, ``viou`` (or None), and optional
+    ``thumb``, ``overlay``, ``sheet``, ``score_map`` (paths relative to the page) and ``note``.
+    ``summary``: metrics shown on top; ``histogram``: an image path relative to the page."""
+    def key(r):
+        v = r.get("viou")
+        return (v is None, v if v is not None else 0.0, str(r.get("video_id")))
+
+    def link(r, k, text):
+        return f'<a href="{html.escape(r[k], quote=True)}">{text}</a>' if r.get(k) else ""
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    esc = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{esc(title)}</title>",
+             "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}img{max-width:240px}</style>",
+             "</head><body>", f"<h1>{esc(title)}</h1>"]
+    if summary:
+        parts.append("<p>" + ", ".join(f"{esc(k)} {v:.4f}" if isinstance(v, float) else f"{esc(k)} {esc(str(v))}"
+                                       for k, v in summary.items()) + "</p>")
+    if histogram:
+        parts.append(f'<p><img src="{esc(histogram, quote=True)}" alt="vIoU histogram" style="max-width:500px"></p>')
+    parts.append("<table><thead><tr><th>#</th><th>video</th><th>sentence</th><th>tIoU</th><th>vIoU</th>"
+                 "<th>thumbnail</th><th>files</th></tr></thead><tbody>")
+    for n, r in enumerate(sorted(rows, key=key), 1):
+        thumb = (f'<a href="{esc(r.get("overlay") or r["thumb"], quote=True)}"><img src="{esc(r["thumb"], quote=True)}" '
+                 f'alt="{esc(str(r["video_id"]), quote=True)}"></a>') if r.get("thumb") else ""
+        files = " ".join(x for x in (link(r, "overlay", "overlay"), link(r, "sheet", "contact sheet"),
+                                     link(r, "score_map", "score map")) if x)
+        note = f"<br><em>{esc(r['note'])}</em>" if r.get("note") else ""
+        parts.append(f"<tr><td>{n}</td><td>{esc(str(r['video_id']))}</td><td>{esc(r.get('sentence') or '')}{note}</td>"
+                     f"<td>{fmt(r.get('tiou'))}</td><td>{fmt(r.get('viou'))}</td><td>{thumb}</td><td>{files}</td></tr>")
+    parts += ["</tbody></table>", "</body></html>"]
+    from .io import atomic_write_text
+    atomic_write_text(path, "\n".join(parts) + "\n")

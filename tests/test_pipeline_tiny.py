@@ -102,7 +102,7 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def synth_clips(tmp_path_factory) -> pathlib.Path:
     """Two 4 s synthetic clips (320x180, 5 fps) with people HOG finds at UPSCALE 1.5."""
-    from stvg.synth import generate
+    from stvg.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("pipeline_synth") / "data"
     report = generate(str(out), 3, seed=3, **SYNTH)
