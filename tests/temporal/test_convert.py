@@ -140,13 +140,13 @@ def test_key_mapping_and_strict_errors(tmp_path):
 def test_convert_tool_errors_exit_cleanly(tmp_path, capsys):
     main = convert_main()
     cfg_path = write_config(tmp_path)
-    assert main(["--src", str(tmp_path / "missing.pth"), "--config", cfg_path, "--out", str(tmp_path / "o.pth")]) == 1
+    assert main(["--src", str(tmp_path / "missing.pth"), "--config", cfg_path, "--out", str(tmp_path / "o.pth")]) == 2
     assert "missing.pth" in capsys.readouterr().err
     cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
     torch.save({"model": make_reference(cfg.MODEL).state_dict()}, tmp_path / "ref.pth")
     # the same checkpoint against another config (ActivityNet-like feature dimension)
     assert main(["--src", str(tmp_path / "ref.pth"), "--config", cfg_path, "--out", str(tmp_path / "o.pth"),
-                 "MODEL.FEAT_DIM", "500"]) == 1
+                 "MODEL.FEAT_DIM", "500"]) == 2
     err = capsys.readouterr().err
     assert "[16, 20, 1] vs model [16, 500, 1]" in err and "MODEL.FEAT_DIM" in err
     assert not (tmp_path / "o.pth").exists()
