@@ -83,9 +83,7 @@ def encode_video_sentences(model, videos: Sequence[MatcherVideo], batch_size: in
                            pooled_cache: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
     """``Tensor[V, J]`` sentence embeddings of the videos, in chunks; ``pooled_cache`` {sentence: pooled
     encoder mean} skips the (frozen) encoder for the sentences it holds."""
-    was = model.training
-    model.eval()
-    try:
+    with model.eval_mode():
         out = []
         for lo in range(0, len(videos), batch_size):
             chunk = [v.sentence for v in videos[lo:lo + batch_size]]
@@ -95,8 +93,6 @@ def encode_video_sentences(model, videos: Sequence[MatcherVideo], batch_size: in
             else:
                 out.append(model.encode_sentences(chunk, source=videos[lo].video_id))
         return torch.cat(out) if out else torch.zeros(0, model.encoded_dim)
-    finally:
-        model.train(was)
 
 
 @torch.no_grad()
@@ -108,10 +104,8 @@ def evaluate_videos(model, videos: Sequence[MatcherVideo], window: str = "gt", k
     ``batch_size`` videos are encoded in one pass (each tube is encoded independently of the others)."""
     ev = MatcherEvaluator(ks)
     sent = encode_video_sentences(model, videos, batch_size, pooled_cache)
-    was = model.training
-    model.eval()
     dev = model.device
-    try:
+    with model.eval_mode():
         for lo in range(0, len(videos), batch_size):
             chunk = list(videos[lo:lo + batch_size])
             masks, insides = [], []
@@ -138,6 +132,4 @@ def evaluate_videos(model, videos: Sequence[MatcherVideo], window: str = "gt", k
                 ev.process(v, model.fuse(cos_con, iou, inside)[0], masks[i])
             if progress is not None:
                 progress.update(len(chunk))
-    finally:
-        model.train(was)
     return ev

@@ -21,7 +21,6 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from stvg.features.clips import segment_bounds
 from stvg.features.extractor import tube_samples
 from stvg.structures import Tube
 
@@ -41,37 +40,41 @@ class TubeLayout:
     tube_frames: torch.Tensor
 
 
-def _one_tube(tube: Tube, frame_indices: np.ndarray, s: int, width: float, height: float,
+def _samples(tube: Tube, fi: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`tube_samples` (the extractor's rule), with a fast path for dense tubes."""
+    frames = tube.frames.cpu().numpy()
+    if frames.size and frames[-1] - frames[0] + 1 == frames.size:   # dense: a box on every frame
+        lo = int(np.searchsorted(fi, frames[0], side="left"))
+        hi = int(np.searchsorted(fi, frames[-1], side="right"))
+        if hi > lo:
+            pos = np.arange(lo, hi, dtype=np.int64)
+            return pos, tube.boxes.cpu().numpy()[fi[pos] - frames[0]]
+    return tube_samples(tube, fi)
+
+
+def _segments(rows: np.ndarray, frames: np.ndarray, counts: np.ndarray, s: int,
               num_frames: float) -> Tuple[np.ndarray, np.ndarray]:
-    pos, boxes = tube_samples(tube, frame_indices)
-    frames = frame_indices[pos].astype(np.float64)
-    b = boxes.astype(np.float64)
-    n = b.shape[0]
-    cx, cy = (b[:, 0] + b[:, 2]) / (2 * width), (b[:, 1] + b[:, 3]) / (2 * height)
-    w, h = (b[:, 2] - b[:, 0]) / width, (b[:, 3] - b[:, 1]) / height
-    centre = np.stack([cx, cy], 1)
-    if n > 1:
-        nxt, prv = np.minimum(np.arange(n) + 1, n - 1), np.maximum(np.arange(n) - 1, 0)
-        vel = (centre[nxt] - centre[prv]) / (frames[nxt] - frames[prv])[:, None] * num_frames
-    else:
-        vel = np.zeros((1, 2))
-    rows = np.concatenate([centre, np.stack([w, h], 1), vel, (frames / num_frames)[:, None]], 1)  # [n, 7]
-    bounds = segment_bounds(n, s)
-    lo, hi = bounds[:-1], bounds[1:]
+    """Per-segment means of the rows of all tubes at once (``counts[i]`` rows of tube i, in order):
+    ``(geometry float32[N, S, G], seg_frames int64[N, S, 2])``."""
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    k = np.arange(s + 1, dtype=np.float64)
+    # segment_bounds(n, s) of every tube: round(k / S * n) clamped to n - 1
+    bounds = np.minimum(np.round(k[None, :] / s * counts[:, None]).astype(np.int64), counts[:, None] - 1)
+    lo, hi = bounds[:, :-1], bounds[:, 1:]
     present = hi > lo
+    glo, ghi = lo + offsets[:, None], hi + offsets[:, None]
     prefix = np.concatenate([np.zeros((1, rows.shape[1])), np.cumsum(rows, 0)], 0)
-    count = np.maximum(hi - lo, 1)[:, None]
-    mean = np.where(present[:, None], (prefix[hi] - prefix[lo]) / count, rows[lo])
-    last = np.where(present, hi - 1, lo)
-    first_f, last_f = frames[lo], frames[last]
+    count = np.maximum(hi - lo, 1)[..., None]
+    mean = np.where(present[..., None], (prefix[ghi] - prefix[glo]) / count, rows[glo])     # [N, S, 7]
+    first_f, last_f = frames[glo], frames[np.where(present, ghi - 1, glo)]
     dt = (last_f - first_f + 1) / num_frames
-    geo = np.concatenate([mean, dt[:, None], present[:, None].astype(np.float64)], 1)
-    return geo.astype(np.float32), np.stack([first_f, last_f], 1).astype(np.int64)
+    geo = np.concatenate([mean, dt[..., None], present[..., None].astype(np.float64)], -1)
+    return geo.astype(np.float32), np.stack([first_f, last_f], -1).astype(np.int64)
 
 
 def tube_layout(tubes: Sequence[Tube], frame_indices, num_segments: int, width: float, height: float,
                 num_frames: Optional[int] = None) -> TubeLayout:
-    """Geometry and segment frame spans of ``tubes`` (see the module docstring).
+    """Geometry and segment frame spans of ``tubes`` (see the module docstring), all tubes in one pass.
 
     ``frame_indices`` int64[K]: the sampled frames the RoI features came from; ``num_frames``: the
     video's frame count (None: ``frame_indices[-1] + 1``)."""
@@ -82,16 +85,35 @@ def tube_layout(tubes: Sequence[Tube], frame_indices, num_segments: int, width: 
     if not (width > 0 and height > 0):
         raise ValueError(f"tube geometry: width and height must be positive, got {width} x {height}")
     nf = float(num_frames if num_frames else fi[-1] + 1)
-    s = int(num_segments)
-    geo = np.zeros((len(tubes), s, GEOMETRY_DIM), np.float32)
-    seg = np.zeros((len(tubes), s, 2), np.int64)
-    span = np.zeros((len(tubes), 2), np.int64)
+    s, n_t = int(num_segments), len(tubes)
+    if n_t == 0:
+        return TubeLayout(torch.zeros(0, s, GEOMETRY_DIM), torch.zeros(0, s, 2, dtype=torch.int64),
+                          torch.zeros(0, 2, dtype=torch.int64))
+    pos, boxes = [], []
+    span = np.zeros((n_t, 2), np.int64)
     for i, tube in enumerate(tubes):
         try:
-            geo[i], seg[i] = _one_tube(tube, fi, s, float(width), float(height), nf)
+            p, b = _samples(tube, fi)
         except ValueError as e:
             raise ValueError(f"tube {i}: {e}") from None
+        pos.append(p)
+        boxes.append(b)
         span[i] = (tube.start_frame, tube.end_frame)
+    counts = np.array([p.size for p in pos], np.int64)
+    frames = fi[np.concatenate(pos)].astype(np.float64)
+    b = np.concatenate(boxes).astype(np.float64)
+    w, h = float(width), float(height)
+    centre = np.stack([(b[:, 0] + b[:, 2]) / (2 * w), (b[:, 1] + b[:, 3]) / (2 * h)], 1)
+    size = np.stack([(b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h], 1)
+    # central differences inside each tube (one-sided at its ends, 0 for a one-row tube)
+    idx = np.arange(frames.size)
+    first = np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    last = first + np.repeat(counts, counts) - 1
+    nxt, prv = np.minimum(idx + 1, last), np.maximum(idx - 1, first)
+    gap = frames[nxt] - frames[prv]
+    vel = (centre[nxt] - centre[prv]) / np.where(gap > 0, gap, 1.0)[:, None] * nf   # 0 where gap is 0
+    rows = np.concatenate([centre, size, vel, (frames / nf)[:, None]], 1)           # [rows, 7]
+    geo, seg = _segments(rows, frames, counts, s, nf)
     return TubeLayout(torch.from_numpy(geo), torch.from_numpy(seg), torch.from_numpy(span))
 
 

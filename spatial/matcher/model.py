@@ -19,8 +19,9 @@ lie in [0, 1]; a tube that does not overlap the window gets ``score - OUTSIDE_PE
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -241,16 +242,24 @@ class TubeMatcher(nn.Module):
         return sent, self.embed_tubes(roi, geometry, mask)
 
     # -- test time ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def eval_mode(self) -> Iterator[None]:
+        """Eval mode inside the block, the previous mode after (no module walk when already in eval)."""
+        was = self.training
+        if was:
+            self.eval()
+        try:
+            yield
+        finally:
+            if was:
+                self.train(True)
+
     @torch.no_grad()
     def encode_sentences(self, sentences: Sequence[str], source: str = "") -> torch.Tensor:
         """``Tensor[Q, J]`` (J = :attr:`encoded_dim`) for :meth:`score_encoded`; eval mode, no grad."""
-        was = self.training
-        self.eval()
-        try:
+        with self.eval_mode():
             ids, mask = self.tokenize(sentences, source)
             return self.embed_text(ids.to(self.device), mask.to(self.device))
-        finally:
-            self.train(was)
 
     def check_roi(self, roi_features, num_tubes: int, video_id: str = "") -> torch.Tensor:
         """``roi_features`` as float32 ``Tensor[N, S, C]`` on the model's device, or ``ValueError``
@@ -292,13 +301,9 @@ class TubeMatcher(nn.Module):
                      window: Optional[Tuple[int, int]] = None) -> torch.Tensor:
         """:meth:`score_encoded` for tubes whose :class:`TubeLayout` is already computed."""
         mask, inside = window_mask(layout, window)
-        was = self.training
-        self.eval()
-        try:
+        with self.eval_mode():
             emb = self.embed_tubes(roi.to(self.device, torch.float32), layout.geometry.to(self.device),
                                    mask.to(self.device))
-        finally:
-            self.train(was)
         cos_con, iou = self.similarities(sent.to(self.device).float(), emb)
         return self.fuse(cos_con, iou, inside.to(self.device) if window is not None else None)
 

@@ -53,17 +53,13 @@ def selection_score(metrics: Dict[str, float]) -> float:
 def pooled_text_cache(model: TubeMatcher, sentences: Sequence[str], batch_size: int = 64) -> Dict[str, torch.Tensor]:
     """``{sentence: Tensor[hidden]}`` encoder means (CPU) of a frozen encoder, in eval mode."""
     uniq = list(dict.fromkeys(sentences))
-    was = model.training
-    model.eval()
     out: Dict[str, torch.Tensor] = {}
-    try:
+    with model.eval_mode():
         for lo in range(0, len(uniq), batch_size):
             chunk = uniq[lo:lo + batch_size]
             ids, mask = model.tokenize(chunk)
             pooled = model.text_encoder.pooled(ids.to(model.device), mask.to(model.device)).float().cpu()
             out.update(zip(chunk, pooled))
-    finally:
-        model.train(was)
     return out
 
 
@@ -164,7 +160,7 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                  find_unused_parameters=frozen)
+                  find_unused_parameters=False)
 
     bs = int(s.BATCH_SIZE)
     steps_per_epoch = len(epoch_batches(len(samples), bs, int(s.SEED), 1, ctx.world_size, ctx.rank))

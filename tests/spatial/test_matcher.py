@@ -56,7 +56,9 @@ def _slow_geometry(tube, fi, s, w, h, nf):
 
 def test_geometry_matches_pooling_of_the_roi_features():
     rng = np.random.default_rng(0)
-    tubes = random_tubes(rng, 12) + [Tube([5], [[10, 10, 30, 50]]), Tube([1, 2], [[0, 0, 5, 5], [1, 1, 6, 6]])]
+    tubes = random_tubes(rng, 12) + [Tube([5], [[10, 10, 30, 50]]), Tube([1, 2], [[0, 0, 5, 5], [1, 1, 6, 6]]),
+                                     Tube([31, 32], [[0, 0, 5, 5], [1, 1, 6, 6]]),          # no sampled frame
+                                     Tube([0, 3, 9, 20, 21], np.tile([[0, 0, 5, 5]], (5, 1)) * [1, 1, 2, 3])]  # gaps
     fi = np.arange(0, 60, 3)
     geo = tube_geometry(tubes, fi, S, 200, 150, 60)
     assert geo.shape == (len(tubes), S, 9)
