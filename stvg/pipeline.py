@@ -179,6 +179,8 @@ class STVGResult:
                              for i, t in enumerate(self.candidates)]
         if score_map and self.score_map is not None:
             out["score_map"] = np.round(self.score_map.double().numpy(), 4).tolist()
+            if self.score_mask is not None:
+                out["score_mask"] = self.score_mask.int().tolist()
         out["challenge_entry"] = {self.video_id: self.entry()}
         return out
 

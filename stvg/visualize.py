@@ -28,8 +28,8 @@ from .io import atomic_write
 from .structures import Tube
 
 __all__ = ["tube_colour", "draw_tubes", "contact_sheet", "save_image", "PRED_COLOUR", "GT_COLOUR", "Timeline",
-           "draw_answer", "write_overlay", "score_cell", "score_map_image", "histogram_image", "stack_images",
-           "write_html_report"]
+           "draw_answer", "answer_frames", "tile_images", "write_overlay", "score_cell", "score_map_image",
+           "result_score_map", "histogram_image", "stack_images", "write_html_report"]
 
 PRED_COLOUR = (40, 220, 40)    # prediction: green
 GT_COLOUR = (255, 120, 0)      # ground truth: orange
@@ -182,6 +182,41 @@ def draw_answer(frame: np.ndarray, frame_index: int, fps: float, pred: Optional[
     return out
 
 
+def answer_frames(frames: np.ndarray, frame_indices: Sequence[int], fps: float, pred: Optional[Tube] = None,
+                  gt: Optional[Tube] = None, sentence: str = "", timeline: Optional[Timeline] = None,
+                  label: str = "", max_width: int = 0) -> np.ndarray:
+    """:func:`draw_answer` on every frame ``uint8[T, H, W, 3]`` (decoded frames ``frame_indices``);
+    ``max_width`` > 0 first shrinks wider frames to it (boxes are scaled with them)."""
+    frames = np.asarray(frames)
+    if len(frame_indices) != frames.shape[0]:
+        raise ValueError(f"answer_frames: {frames.shape[0]} frames but {len(frame_indices)} indices")
+    scale = 1.0
+    if max_width and frames.shape[2] > max_width:
+        scale = max_width / frames.shape[2]
+    tubes = [t if t is None or scale == 1.0 else Tube(t.frames, t.boxes * scale, score=t.score) for t in (pred, gt)]
+    out = []
+    for img, f in zip(frames, frame_indices):
+        if scale != 1.0:
+            img = cv2.resize(img, (max_width, max(2, int(round(img.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
+        out.append(draw_answer(img, int(f), fps, tubes[0], tubes[1], sentence, timeline, label))
+    return np.stack(out)
+
+
+def tile_images(images: np.ndarray, cols: int = 4, thumb_width: int = 320) -> np.ndarray:
+    """Images ``uint8[N, H, W, 3]`` resized to ``thumb_width`` and tiled ``cols`` per row."""
+    images = np.asarray(images)
+    n, h, w = images.shape[:3]
+    cols = max(1, min(cols, n))
+    rows = (n + cols - 1) // cols
+    th = max(1, int(round(h * thumb_width / w)))
+    sheet = np.full((rows * th, cols * thumb_width, 3), 255, np.uint8)
+    for k, img in enumerate(images):
+        r, c = divmod(k, cols)
+        sheet[r * th:(r + 1) * th, c * thumb_width:(c + 1) * thumb_width] = cv2.resize(
+            img, (thumb_width, th), interpolation=cv2.INTER_AREA)
+    return sheet
+
+
 def write_overlay(path: str, frames: np.ndarray, fps: float) -> None:
     """Write ``uint8[T, H, W, 3]`` RGB frames atomically as a video (.mp4, .mkv, ...: H.264, odd sizes
     padded by one pixel) or an animated .gif (Pillow)."""
@@ -275,6 +310,26 @@ def score_map_image(scores, mask=None, pred_cell: Optional[Tuple[int, int]] = No
     ax.set_title(title or "MMN score map", fontsize=9)
     fig.tight_layout()
     return _figure_to_image(fig)
+
+
+def result_score_map(score_map, mask, windows: Sequence[Tuple[float, float]], segment: Tuple[float, float],
+                     gt_segment: Optional[Tuple[float, float]] = None, title: str = "") -> np.ndarray:
+    """The score map of the window holding the middle of ``segment`` (``score_map Tensor[W, N, N]``,
+    ``windows`` their spans in seconds), the cell of ``segment`` marked as predicted and that of
+    ``gt_segment`` as true."""
+    maps = np.asarray(score_map.cpu() if hasattr(score_map, "cpu") else score_map, dtype=np.float64)
+    if maps.ndim == 2:
+        maps = maps[None]
+    mid = (segment[0] + segment[1]) / 2
+    w = next((k for k, (a, b) in enumerate(windows) if a <= mid < b), 0)
+    n = maps.shape[-1]
+    window = tuple(windows[w]) if windows else None
+    pred = score_cell(segment, window, n) if window else None
+    true = score_cell(gt_segment, window, n) if window and gt_segment is not None else None
+    name = title or "MMN score map"
+    if len(windows) > 1:
+        name += f" (window {w + 1}/{len(windows)}: {window[0]:.1f}-{window[1]:.1f} s)"
+    return score_map_image(maps[w], mask, pred, true, name, window)
 
 
 def histogram_image(values: Sequence[float], name: str = "vIoU", bins: int = 20) -> np.ndarray:
