@@ -821,6 +821,8 @@ def assemble_model_file(temporal: str, matcher: str, features_cfg: Config, spati
     except ConfigError as e:
         raise ConfigError(f"{mpath}: {e}") from None
 
+    if clip_seconds is None:
+        clip_seconds = _training_clip_seconds(tcfg, tpath)
     mmn = MMN(tcfg.MODEL)  # its text encoder as the config builds it (by name, or random)
     t_state, t_stored, t_ident = _text_part(dict(tck["model"]), TEMPORAL_TEXT_PREFIX, mmn.text_encoder.encoder,
                                             tcfg.MODEL)
@@ -840,8 +842,6 @@ def assemble_model_file(temporal: str, matcher: str, features_cfg: Config, spati
         backbone["state_dict"] = _cast(bb.model.state_dict(), dtype)
     sp = spatial_cfg.to_dict()
     sp["DETECTION"]["CACHE_DIR"] = ""  # a model file holds no paths
-    if clip_seconds is None:
-        clip_seconds = _training_clip_seconds(tcfg, tpath)
     src = {"temporal": _source(tpath, tck), "matcher": _source(mpath, mck)}
     if kind == "stored":
         src["backbone_weights"] = _source(label)

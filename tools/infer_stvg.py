@@ -119,10 +119,7 @@ def draw(path: str, video: str, r, vis_fps: float) -> list:
 def main(argv=None) -> int:
     a = parse_args(argv)
     try:
-        check_outputs(a)
-        from stvg.pipeline import STVGPredictor
-
-        queries = STVGPredictor.check_queries(a.query)
+        check_outputs(a)  # cheap checks first: nothing heavy is imported before they pass
         if not os.path.exists(a.video):
             raise FileNotFoundError(f"video file not found: {a.video}")
         if os.path.isdir(a.video):
@@ -130,6 +127,9 @@ def main(argv=None) -> int:
         if not os.path.exists(a.model):
             hint = " (the shipped model: build it with `make model`, see README)" if a.model == DEFAULT_MODEL else ""
             raise FileNotFoundError(f"model file not found: {a.model}{hint}")
+        from stvg.pipeline import STVGPredictor
+
+        queries = STVGPredictor.check_queries(a.query)
         predictor = STVGPredictor.from_file(a.model, device=a.device,
                                             join=[x for pair in a.join for x in pair])
         results = predictor(a.video, queries, start=a.start, end=a.end, top_k=a.top_k)
