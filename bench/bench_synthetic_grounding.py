@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Learning benchmark of a model file on synthetic videos no training run saw (official metrics).
+
+    python bench/bench_synthetic_grounding.py [--model models/stvg_synthetic.pth] \
+        [--data DIR | --make 150 --seed 2026] [--out results.json]
+
+The set: ``--data`` (a folder written by tools/make_synthetic.py: every split is used as test data)
+or a fresh one generated with ``--make N --seed S`` and the generator's default settings (so any
+seed gives a set in the model's distribution). Rows, each scored with ``stvg.evaluation.evaluate``
+against the exact ground truth (m_tIoU, m_vIoU, vIoU@0.3, vIoU@0.5, %):
+
+* the four reference baselines of the synthetic data (``stvg.data.synthetic.baselines``; random ones
+  averaged over 5 draws);
+* oracle: the best available person tube (the model's own detector and linking) cut to the
+  ground-truth span — the ceiling that tube quality allows;
+* temporal only: the MMN span with the largest person's tube on it;
+* spatial only: the ground-truth span with the matcher's tube (seen through that span);
+* the full pipeline under each join option (TUBE_COVERAGE keep / cut, PAIR_SCORE product /
+  temporal_first, MATCHER_NORM softmax), the model file's own join first.
+
+Each video is prepared once (decode, detection, linking, features); the rows reuse it. Prints the
+table, the margin of the full pipeline over the best baseline, and seconds per video.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
+
+
+def _entry(tube, first: int, last: int) -> dict:
+    from stvg.join import fill_tube
+    from stvg.submission import tube_to_entry
+
+    return tube_to_entry(fill_tube(tube, first, last))
+
+
+def _load_set(data: str):
+    from stvg.io import read_json
+
+    gt = {}
+    for split in ("train", "val", "test"):
+        path = os.path.join(data, f"{split}.json")
+        if os.path.isfile(path):
+            gt.update(read_json(path, f"synthetic {split} split"))
+    return gt, read_json(os.path.join(data, "all_tubes.json"), "synthetic all_tubes file")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=os.path.join(REPO, "models", "stvg_synthetic.pth"))
+    ap.add_argument("--data", default=None, help="an existing synthetic folder (all splits are test data)")
+    ap.add_argument("--make", type=int, default=150, help="generate this many videos when --data is not given")
+    ap.add_argument("--seed", type=int, default=2026, help="seed of the generated set")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (fixed, for comparable timings)")
+    ap.add_argument("--out", default=None, help="write the figures as JSON")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    from machine_info import cpu_model  # bench/ is on sys.path when run as a script
+    from stvg.data import load_hcstvg
+    from stvg.data.synthetic import generate
+    from stvg.data.synthetic.baselines import BASELINES, RANDOM_BASELINES, baseline_predictions
+    from stvg.evaluation import evaluate
+    from stvg.join import join_config
+    from stvg.ops import tube_viou
+    from stvg.pipeline import STVGPredictor
+
+    data = a.data
+    if data is None:
+        data = os.path.join(tempfile.gettempdir(), f"stvg_bench_synth_{a.make}_{a.seed}")
+        generate(data, a.make, seed=a.seed, progress=False)
+    gt_raw, all_tubes = _load_set(data)
+    gt = {}
+    for split in ("train", "val", "test"):
+        path = os.path.join(data, f"{split}.json")
+        if os.path.isfile(path):
+            gt.update(load_hcstvg(path, strict=True)[0])
+    predictor = STVGPredictor.from_file(a.model, device=a.device)
+    print(f"{len(gt)} videos from {data}; model {a.model}; {cpu_model()}, {a.threads} thread(s)", flush=True)
+
+    preps, t0 = {}, time.perf_counter()
+    for i, vid in enumerate(sorted(gt)):
+        preps[vid] = predictor.prepare(os.path.join(data, "videos", vid))
+        if (i + 1) % 25 == 0:
+            print(f"  prepared {i + 1}/{len(gt)} ({(time.perf_counter() - t0) / (i + 1):.2f} s/video)", flush=True)
+    prep_s = (time.perf_counter() - t0) / len(gt)
+
+    rows = {}
+    for name in BASELINES:
+        runs = [evaluate(baseline_predictions(name, gt_raw, all_tubes, seed=s), gt_raw)
+                for s in range(5 if name in RANDOM_BASELINES else 1)]
+        rows[f"baseline: {name}"] = {k: float(np.mean([r[k] for r in runs])) for k in KEYS}
+
+    oracle, temporal_only, spatial_only = {}, {}, {}
+    for vid, prep in preps.items():
+        g, sentence = gt[vid].tube, gt[vid].sentence
+        best, best_v = None, -1.0
+        for tube in prep.tubes:
+            c = tube.crop(g.start_frame, g.end_frame)
+            if len(c) and float(tube_viou(c, g)) > best_v:
+                best, best_v = c, float(tube_viou(c, g))
+        if best is not None:
+            oracle[vid] = _entry(best, best.start_frame, best.end_frame)
+        res = predictor.ground(prep, [sentence], top_k=0)[0]
+        a0, b0 = (int(x) for x in res.moment_frames[0])
+        on = [t for t in prep.tubes if len(t.crop(a0, b0))]
+        if on:
+            areas = [float(((t.boxes[:, 2] - t.boxes[:, 0]) * (t.boxes[:, 3] - t.boxes[:, 1])).mean()) for t in on]
+            temporal_only[vid] = _entry(on[int(np.argmax(areas))], a0, b0)
+        if prep.tubes:
+            roi = torch.from_numpy(np.ascontiguousarray(prep.roi_features))
+            s = predictor.matcher.score(prep.tubes, roi, [sentence], prep.frame_indices, prep.width, prep.height,
+                                        window=(g.start_frame, g.end_frame), num_frames=prep.num_frames)[0]
+            spatial_only[vid] = _entry(prep.tubes[int(torch.argmax(s))], g.start_frame, g.end_frame)
+    rows["oracle tube cut to the GT span"] = {k: evaluate(oracle, gt_raw)[k] for k in KEYS}
+    rows["temporal only (MMN span + largest person)"] = {k: evaluate(temporal_only, gt_raw)[k] for k in KEYS}
+    rows["spatial only (GT span + matcher tube)"] = {k: evaluate(spatial_only, gt_raw)[k] for k in KEYS}
+
+    own = dict(predictor.join)
+    variants = [("full pipeline (model file's join)", {})]
+    for cov in ("keep", "cut"):
+        for pair in ("product", "temporal_first"):
+            variants.append((f"join TUBE_COVERAGE {cov}, PAIR_SCORE {pair}", {"TUBE_COVERAGE": cov, "PAIR_SCORE": pair}))
+    variants.append(("join MATCHER_NORM softmax", {"MATCHER_NORM": "softmax"}))
+    ground_s = {}
+    for label, opts in variants:
+        predictor.join = join_config({**own, **opts})
+        preds, t = {}, time.perf_counter()
+        for vid, prep in preps.items():
+            r = predictor.ground(prep, [gt[vid].sentence], top_k=0)[0]
+            if len(r.tube):
+                preds[vid] = r.entry()
+        ground_s[label] = (time.perf_counter() - t) / len(preps)
+        rows[label] = {k: evaluate(preds, gt_raw)[k] for k in KEYS}
+    predictor.join = join_config(own)
+
+    print(f"\n{'row':48s} " + " ".join(f"{k:>9s}" for k in KEYS))
+    for label, r in rows.items():
+        print(f"{label:48s} " + " ".join(f"{100 * r[k]:9.1f}" for k in KEYS))
+    best_base = max(v["m_vIoU"] for k, v in rows.items() if k.startswith("baseline"))
+    full = rows["full pipeline (model file's join)"]["m_vIoU"]
+    print(f"\nfull pipeline m_vIoU {100 * full:.1f} vs best baseline {100 * best_base:.1f}: "
+          f"{100 * (full - best_base):+.1f} points (target: >= 50.0 and >= +10)")
+    print(f"seconds per video: prepare {prep_s:.2f} (decode, detection, linking, features), "
+          f"ground {np.mean(list(ground_s.values())):.3f}")
+    if a.out:
+        from stvg.io import atomic_write_json
+
+        atomic_write_json(a.out, {"data": data, "num_videos": len(gt), "model": a.model, "machine": cpu_model(),
+                                  "threads": a.threads, "rows": rows, "seconds_prepare": prep_s,
+                                  "seconds_ground": ground_s}, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
