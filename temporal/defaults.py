@@ -17,14 +17,22 @@ Keys of note:
   valid cells (this many per layer; the same numbers, less work); 0 runs the literal full-map stack.
 * ``LOSS.EXCLUDED_CELLS_IN_DENOMINATOR``: True reproduces the reference code, where same-video
   cells excluded from the sentence->video softmax still add exp(0) = 1 to its denominator.
+* ``MODEL.MODE``: ``"moment"`` (MMN on each video's clip features, R@n,IoU@m) or ``"tube"``
+  (tube-conditioned MMN, :mod:`temporal.tube_mmn`: one map per candidate tube, read from
+  ``DATASET.TUBES`` (one ``<video id>.json`` tube file per video) and the per-tube RoI features
+  ``f[vid][DATASET.FEATURE_KEY]`` ``[N, S, C]`` of ``DATASET.FEATURES``; m_vIoU, vIoU@R at
+  ``TEST.IOU_THRESHOLDS``). See docs/tube_mmn.md.
+* ``LOSS.ST_IOU_PLUS_ONE`` (tube mode): train toward st-IoU targets with the released entry's +1
+  box widths instead of the official convention (:func:`temporal.st_iou_map`); evaluation always
+  uses the official one.
 """
 from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from stvg.config import Config, load_config
+from stvg.config import Config, ConfigError, load_config
 
-__all__ = ["TEMPORAL_DEFAULTS", "get_temporal_cfg"]
+__all__ = ["TEMPORAL_DEFAULTS", "MODES", "get_temporal_cfg"]
 
 TEMPORAL_DEFAULTS: dict = {
     "MODEL": {
@@ -45,6 +53,7 @@ TEMPORAL_DEFAULTS: dict = {
         "IOU_SCALE": 10.0,
         "CONTRASTIVE_SCORE_POW": 0.5,
         "PROPOSAL_CONV_BANDS": 2,
+        "MODE": "moment",  # "moment" | "tube"
     },
     "LOSS": {
         "MIN_IOU": 0.5,
@@ -58,6 +67,7 @@ TEMPORAL_DEFAULTS: dict = {
         "CONTRASTIVE_WEIGHT": 0.05,
         "ONLY_IOU": 7,
         "EXCLUDED_CELLS_IN_DENOMINATOR": True,
+        "ST_IOU_PLUS_ONE": False,
     },
     "SOLVER": {
         "LR": 1e-4,
@@ -83,6 +93,7 @@ TEMPORAL_DEFAULTS: dict = {
         "FEATURE_KEY": "",
         "SKIP_MISSING": False,
         "MAX_SENT_LEN": 64,
+        "TUBES": "",  # tube mode: folder of tube files, one <video id>.json per video
     },
     "TEST": {
         "NMS_THRESH": 0.5,
@@ -95,6 +106,15 @@ TEMPORAL_DEFAULTS: dict = {
 }
 
 
+MODES = ("moment", "tube")
+
+
 def get_temporal_cfg(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Config:
-    """Frozen temporal config: defaults <- ``path`` (with its ``_BASE_`` chain) <- overrides."""
-    return load_config(path, TEMPORAL_DEFAULTS, overrides)
+    """Frozen temporal config: defaults <- ``path`` (with its ``_BASE_`` chain) <- overrides.
+
+    Raises :class:`stvg.config.ConfigError` when ``MODEL.MODE`` is not one of :data:`MODES`."""
+    cfg = load_config(path, TEMPORAL_DEFAULTS, overrides)
+    if cfg.MODEL.MODE not in MODES:
+        raise ConfigError(f"{path or '<defaults>'}: MODEL.MODE must be one of {list(MODES)}, "
+                          f"got {cfg.MODEL.MODE!r}")
+    return cfg

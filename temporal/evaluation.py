@@ -5,18 +5,27 @@ moment ``[i, j + 1] * duration / N``; greedy NMS (``stvg.ops.nms_1d``: suppress 
 ranks them; R@n,IoU@m is the share of sentences with at least one of the top-n kept moments at
 temporal IoU ``>= m`` with the ground truth. Thresholds and n come from the config
 (``TEST.IOU_THRESHOLDS``, ``TEST.RECALL_AT``), never from the dataset's name.
+
+Tube mode (:class:`TubeEvaluator`): each sentence's answer is a sub-tube of one candidate tube; the
+official HC-STVG metrics of :mod:`stvg.evaluation` (m_vIoU, m_tIoU, vIoU@R with R in
+``TEST.IOU_THRESHOLDS``, strict ``>``) score it against the ground-truth tube, plus the oracle: the
+best st-IoU target over every predictable (tube, cell) of the sentence's video (official box
+convention), i.e. the best m_vIoU these tubes and this grid allow.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from stvg.evaluation import pad_entries, summarize, video_metrics
 from stvg.ops import nms_1d, segment_iou_aligned
+from stvg.structures import Tube
+from stvg.submission import tube_to_entry
 
 from .maps import cell_moments
 
-__all__ = ["rank_moments", "MomentEvaluator", "metric_key"]
+__all__ = ["rank_moments", "MomentEvaluator", "metric_key", "TubeEvaluator"]
 
 
 def metric_key(n: int, m: float) -> str:
@@ -96,3 +105,55 @@ class MomentEvaluator:
         best = torch.stack(self._best_iou_at)  # [S, len(recall_at)]
         return {metric_key(n, m): float((best[:, r] >= m).double().mean())
                 for r, n in enumerate(self.recall_at) for m in self.thresholds}
+
+
+class TubeEvaluator:
+    """Accumulates tube-mode answers and reports ``{"m_vIoU", "m_tIoU", "vIoU@R"..., "oracle_m_vIoU",
+    "oracle_vIoU@R"...}`` (fractions; R in ``thresholds``).
+
+    ``process(answers, gt_tubes, oracle)`` per batch: the answered sub-tube of every sentence (0-based
+    frames), its ground-truth tube and its oracle vIoU; ``process(None, gt_tubes)`` for sentences
+    without any candidate tube (they score 0, as a video missing from a submission does).
+    ``evaluate()`` scores them all at once with :func:`stvg.evaluation.video_metrics` on the
+    challenge entries of :func:`stvg.submission.tube_to_entry` (boxes at 3 decimals, the precision of
+    a submission file).
+    """
+
+    def __init__(self, thresholds: Sequence[float]) -> None:
+        self.thresholds = [float(r) for r in thresholds]
+        if not self.thresholds:
+            raise ValueError("need vIoU thresholds (TEST.IOU_THRESHOLDS)")
+        self.reset()
+
+    def reset(self) -> None:
+        self._pred: List[Optional[dict]] = []
+        self._gt: List[dict] = []
+        self._oracle: List[float] = []
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self._gt)
+
+    def process(self, answers: Optional[Sequence[Tube]], gt_tubes: Sequence[Tube],
+                oracle: Optional[Sequence[float]] = None) -> None:
+        if answers is not None and len(answers) != len(gt_tubes):
+            raise ValueError(f"{len(answers)} answers for {len(gt_tubes)} ground-truth tubes")
+        for k, gt in enumerate(gt_tubes):
+            a = None if answers is None else answers[k]
+            self._pred.append(tube_to_entry(a) if a is not None and len(a) else None)
+            self._gt.append(tube_to_entry(gt))
+            self._oracle.append(0.0 if oracle is None else float(oracle[k]))
+
+    def evaluate(self) -> Dict[str, float]:
+        if not self._gt:
+            raise ValueError("no sentence was evaluated")
+        gt = pad_entries(self._gt, None)
+        pred = pad_entries(self._pred, gt.base, gt.mask.shape[1])
+        viou, tiou = video_metrics(pred, gt)
+        out = summarize(viou, tiou, self.thresholds)
+        out.pop("num_videos")
+        oracle = torch.tensor(self._oracle, dtype=torch.float64)
+        out["oracle_m_vIoU"] = float(oracle.mean())
+        for r in self.thresholds:
+            out[f"oracle_vIoU@{r:g}"] = float((oracle > r).double().mean())
+        return out

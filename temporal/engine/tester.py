@@ -1,16 +1,17 @@
-"""Test a trained (or converted) checkpoint: R@n,IoU@m, metrics file, score dump."""
+"""Test a trained (or converted) checkpoint: R@n,IoU@m (tube mode: m_vIoU, vIoU@R, oracle), metrics
+file, score dump."""
 from __future__ import annotations
 
 import logging
 import os
-from typing import Dict, Optional
+from typing import Dict, Mapping, Optional
 
 import torch
 
 from stvg.io import atomic_torch_save, atomic_write_json
 
 from stvg.checkpoint import load_state_dict, read_checkpoint
-from stvg.engine import resolve_device
+from stvg.engine import CheckpointConfigError, resolve_device
 
 from ..checkpoint_import import mmn_config_hint
 from .build import build_dataset, build_model, build_test_loader
@@ -22,17 +23,31 @@ __all__ = ["evaluate_checkpoint"]
 log = logging.getLogger(__name__)
 
 
+def check_mode(ckpt: Mapping, cfg, source: str) -> None:
+    """Raise :class:`CheckpointConfigError` when the checkpoint's ``MODEL.MODE`` (``moment`` when its
+    config predates the key) differs from the config's."""
+    saved = ckpt.get("config")
+    if not isinstance(saved, Mapping) or not isinstance(saved.get("MODEL"), Mapping):
+        return
+    mode = saved["MODEL"].get("MODE", "moment")
+    if mode != cfg.MODEL.MODE:
+        raise CheckpointConfigError(f"{source} was trained with another model config:\n  MODEL.MODE: checkpoint "
+                                    f"{mode!r}, config {cfg.MODEL.MODE!r}")
+
+
 def evaluate_checkpoint(cfg, weights: str, out: Optional[str] = None, dump_scores: Optional[str] = None,
                     skip_missing: Optional[bool] = None, progress: bool = True) -> Dict[str, float]:
     """Evaluate ``weights`` on ``DATASET.TEST_ANN``.
 
     Writes the resolved config next to the outputs (``<out or dump>.config.yaml``, else
     ``OUTPUT_DIR/test_config.yaml``), the metrics JSON to ``out`` and the score dump (dict
-    ``"<video_id>/<k>" -> FloatTensor[N, N]``) to ``dump_scores``, all atomically.
+    ``"<video_id>/<k>" -> FloatTensor[N, N]``, tube mode ``FloatTensor[K tubes, N, N]``; see
+    :func:`run_inference`) to ``dump_scores``, all atomically.
     Raises :class:`stvg.engine.CheckpointConfigError` when the checkpoint was trained
     with another model config, and ``stvg.checkpoint.CheckpointMismatchError`` on missing/unexpected keys.
     """
     ckpt = read_checkpoint(weights)
+    check_mode(ckpt, cfg, weights)
     check_model_config(ckpt, cfg, weights)
     device = resolve_device(cfg.DEVICE)
     model, tokenizer = build_model(cfg)

@@ -3,13 +3,18 @@ encoder frozen for epochs <= FREEZE_BERT, AMP on CUDA, evaluation and an atomic 
 epoch, exact ``--resume``, DistributedDataParallel under torchrun.
 
 Outputs in ``OUTPUT_DIR``: ``config.yaml`` (resolved config), ``last.pth`` (after every epoch),
-``best.pth`` (model only, best mean of the evaluation metrics), ``history.json`` (losses, LRs and
+``best.pth`` (model only, best :func:`selection_score`), ``history.json`` (losses, LRs and
 metrics per epoch), ``train.log``; see :class:`stvg.engine.RunCheckpoints` for what each holds.
 
 Resume: ``last.pth`` holds model, optimizer, scheduler, AMP scaler, the RNG states (python, numpy,
 torch, CUDA) and the epoch; the shuffling order depends only on (SOLVER.SEED, epoch). Training
 resumes at the next epoch, and on CPU with a fixed seed ends with the same weights as an
 uninterrupted run. Device, torchrun, seeding, checkpoints and logging come from :mod:`stvg.engine`.
+
+``MODEL.MODE tube`` (tube-conditioned MMN) changes only what :mod:`.build` builds, the loss
+(:class:`temporal.tube_mmn.TubeMMNLoss` on the st-IoU targets of every (sentence, tube) pair),
+the metrics (:func:`temporal.engine.run_inference`) and the best-checkpoint rule (m_vIoU); the
+loop, resume and DDP are the same.
 """
 from __future__ import annotations
 
@@ -27,20 +32,46 @@ from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, ini
 from stvg.io import atomic_write_json
 
 from ..losses import MMNLoss
-from .build import (build_dataset, build_model, build_optimizer, build_scheduler, build_test_loader,
-                    build_train_loader, text_backbone_params)
-from ..model import MMN
+from ..tube_mmn import TubeMMNLoss
+from .build import (Model, build_dataset, build_model, build_optimizer, build_scheduler, build_test_loader,
+                    build_train_loader, is_tube_mode, mmn_of, text_backbone_params)
 from .checkpoint import LEAVES, RESUME_FREE
 from .inference import run_inference
 
-__all__ = ["train", "selection_score"]
+__all__ = ["train", "selection_score", "TRAIN_RESUME_FREE"]
 
 log = logging.getLogger(__name__)
 
+# RESUME_FREE plus the tube folder, a path like the other data paths
+TRAIN_RESUME_FREE = tuple(RESUME_FREE) + tuple(k for k in ("DATASET.TUBES",) if k not in RESUME_FREE)
 
-def selection_score(metrics: Dict[str, float]) -> float:
-    """Mean of all R@n,IoU@m values: the quantity ``best.pth`` maximises."""
-    return float(sum(metrics.values()) / len(metrics)) if metrics else -math.inf
+
+def selection_score(metrics: Dict[str, float], mode: str = "moment") -> float:
+    """The quantity ``best.pth`` maximises: the mean of all R@n,IoU@m values (``mode`` "moment"), or
+    m_vIoU ("tube")."""
+    if not metrics:
+        return -math.inf
+    if mode == "tube":
+        return float(metrics["m_vIoU"])
+    return float(sum(metrics.values()) / len(metrics))
+
+
+def _forward(net, batch, tube: bool):
+    """The model's outputs on one batch (run under autocast)."""
+    if tube:
+        out = net(batch.tube_feats, batch.tube_video, batch.input_ids, batch.attention_mask, batch.sent_video)
+        if not (torch.equal(out.pair_sent, batch.pair_sent) and torch.equal(out.pair_tube, batch.pair_tube)):
+            raise RuntimeError("the model's (sentence, tube) pairs are not in the order of the batch's targets")
+        return out
+    return net(batch.feats, batch.input_ids, batch.attention_mask, batch.sent_video)
+
+
+def _losses(out, batch, loss_fn, epoch: int, tube: bool) -> Dict[str, torch.Tensor]:
+    """The 0-dim loss terms (``loss``, ``loss_iou``, ...) of one batch (outside autocast)."""
+    if tube:
+        losses = loss_fn(out, batch.iou_targets, batch.gt_segments, epoch)
+        return {k: v for k, v in losses.items() if k.startswith("loss")}
+    return loss_fn(out, batch.iou_targets, batch.sent_video, epoch, batch.gt_segments)
 
 
 def train(cfg, resume: bool = False, progress: bool = True, return_model: bool = False):
@@ -48,7 +79,7 @@ def train(cfg, resume: bool = False, progress: bool = True, return_model: bool =
     ``{"output_dir", "epochs", "last_metrics", "best_metrics", "best_epoch"}``, and with
     ``return_model`` the pair ``(summary, trained model)`` (in every process under torchrun)."""
     out_dir = cfg.OUTPUT_DIR
-    ckpts = RunCheckpoints(out_dir, RESUME_FREE, LEAVES)
+    ckpts = RunCheckpoints(out_dir, TRAIN_RESUME_FREE, LEAVES)
     if not resume:
         ckpts.check_fresh()
     ctx = init_distributed(cfg.DEVICE)
@@ -64,7 +95,7 @@ def train(cfg, resume: bool = False, progress: bool = True, return_model: bool =
 
 
 def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool,
-           progress: bool) -> Tuple[Dict[str, Any], MMN]:
+           progress: bool) -> Tuple[Dict[str, Any], Model]:
     s = cfg.SOLVER
     device = ctx.device
     seed_everything(int(s.SEED))
@@ -80,7 +111,9 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool,
     scheduler = build_scheduler(cfg, optimizer)
     amp = bool(s.AMP) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    loss_fn = MMNLoss(cfg.LOSS, model.mask)
+    tube = is_tube_mode(cfg)
+    mask = mmn_of(model).mask
+    loss_fn = TubeMMNLoss(cfg.LOSS, mask) if tube else MMNLoss(cfg.LOSS, mask)
     text_params = text_backbone_params(model)
     epochs = int(s.EPOCHS)
 
@@ -119,8 +152,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool,
         for batch in loader:
             batch = batch.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, enabled=amp):
-                out = net(batch.feats, batch.input_ids, batch.attention_mask, batch.sent_video)
-            losses = loss_fn(out, batch.iou_targets, batch.sent_video, epoch, batch.gt_segments)
+                out = _forward(net, batch, tube)
+            losses = _losses(out, batch, loss_fn, epoch, tube)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses["loss"]).backward()
             if float(s.CLIP_GRAD) > 0:
@@ -147,7 +180,7 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool,
                 record["metrics"] = metrics
             else:
                 metrics = {}
-            score = selection_score(metrics) if metrics else float(epoch)
+            score = selection_score(metrics, cfg.MODEL.MODE) if metrics else float(epoch)
             history.append(record)
             improved = score > best["score"]
             if improved:
