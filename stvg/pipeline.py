@@ -63,7 +63,7 @@ from .submission import tube_to_entry
 
 __all__ = ["STVGPredictor", "STVGResult", "Alternative", "PreparedVideo", "VideoTooShortError",
            "assemble_model_file", "predict_dataset", "check_stages", "stage_configs", "section_windows",
-           "result_entry"]
+           "result_entry", "prediction_store"]
 
 log = logging.getLogger(__name__)
 
@@ -627,6 +627,9 @@ class STVGPredictor:
                 continue
             feats.append(prepare_features(torch.from_numpy(prep.features[rows]), int(cfg.MODEL.NUM_PRE_CLIPS)))
             kept.append((ws, we))
+        if not kept:
+            raise VideoTooShortError(f"{prep.video_id}: no clip feature starts inside the section "
+                                     f"{prep.section[0]:.3f}-{prep.section[1]:.3f} s")
         w, q = len(kept), len(queries)
         ids, mask = _tokenize_mmn(self.mmn, queries, int(cfg.DATASET.MAX_SENT_LEN))
         dev = self.device
