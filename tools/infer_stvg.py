@@ -24,20 +24,21 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from stvg.cli import check_output_suffix, tool_main, tool_parser  # noqa: E402
+
 DEFAULT_MODEL = os.path.join(REPO, "models", "stvg_synthetic.pth")
 VIDEO_OUT = (".mp4", ".mkv", ".gif")
 IMAGE_OUT = (".jpg", ".jpeg", ".png")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__, config=False, overrides=False)
     ap.add_argument("--video", required=True, help="video file")
     ap.add_argument("--query", required=True, action="append", help="the sentence (repeatable)")
     ap.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: the shipped one)")
     ap.add_argument("--out", default=None, help="result JSON to write")
     ap.add_argument("--vis", default=None, help="picture to write: .mp4, .mkv, .gif, .jpg or .png")
     ap.add_argument("--top-k", type=int, default=5, help="alternatives to report")
-    ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     ap.add_argument("--start", type=float, default=None, help="ground within [start, end) seconds")
     ap.add_argument("--end", type=float, default=None)
     ap.add_argument("--join", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
@@ -52,11 +53,7 @@ def check_outputs(a: argparse.Namespace) -> None:
     for path, allowed, what in ((a.out, (".json",), "--out"), (a.vis, VIDEO_OUT + IMAGE_OUT, "--vis")):
         if path is None:
             continue
-        ext = os.path.splitext(path)[1].lower()
-        if ext not in allowed:
-            raise ValueError(f"{what} {path!r}: unknown file type {ext or '(none)'!r}; use {', '.join(allowed)}")
-        if os.path.isdir(path):
-            raise ValueError(f"{what} {path!r} is a directory")
+        check_output_suffix(path, allowed, what)
         parent = os.path.dirname(os.path.abspath(path))
         if os.path.exists(parent) and not os.path.isdir(parent):
             raise ValueError(f"{what} {path!r}: {parent} is not a directory")
@@ -116,6 +113,7 @@ def draw(path: str, video: str, r, vis_fps: float) -> list:
     return [path]
 
 
+@tool_main
 def main(argv=None) -> int:
     a = parse_args(argv)
     try:
@@ -127,7 +125,10 @@ def main(argv=None) -> int:
         if not os.path.exists(a.model):
             hint = " (the shipped model: build it with `make model`, see README)" if a.model == DEFAULT_MODEL else ""
             raise FileNotFoundError(f"model file not found: {a.model}{hint}")
+        from stvg.engine import setup_cli_logging
         from stvg.pipeline import STVGPredictor
+
+        setup_cli_logging(a.log_level)
 
         queries = STVGPredictor.check_queries(a.query)
         predictor = STVGPredictor.from_file(a.model, device=a.device,

@@ -24,9 +24,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from stvg.cli import check_output_suffix, tool_main, tool_parser  # noqa: E402
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__, config=False, overrides=False, device=False)
     ap.add_argument("--temporal", required=True, help="temporal (MMN) run folder or checkpoint")
     ap.add_argument("--matcher", required=True, help="matcher run folder or checkpoint")
     ap.add_argument("--features-config", default=None, help="feature-extraction YAML (configs/features/)")
@@ -43,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> int:
     a = parse_args(argv)
     import torch
@@ -55,12 +58,7 @@ def main(argv=None) -> int:
     from stvg.model_file import describe, write_model_file
     from stvg.pipeline import assemble_model_file
 
-    if not a.out.endswith((".pth", ".pt")):
-        print(f"error: --out {a.out!r}: a model file ends with .pth or .pt", file=sys.stderr)
-        return 2
-    if os.path.isdir(a.out):
-        print(f"error: --out {a.out!r} is a directory", file=sys.stderr)
-        return 2
+    check_output_suffix(a.out, (".pth", ".pt"), "--out")
     try:
         join = join_config(overrides=[x for pair in a.join for x in pair], source="--join").to_dict()
         fcfg = load_features_config(a.features_config, a.features_opts)

@@ -29,11 +29,13 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from stvg.cli import check_output_suffix, tool_main, tool_parser  # noqa: E402
+
 DEFAULT_MODEL = os.path.join(REPO, "models", "stvg_synthetic.pth")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__, config=False, overrides=False)
     ap.add_argument("--ann", required=True, help="HC-STVG annotation file (v1, v2 or query-only)")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--video-dir", help="folder of the videos")
@@ -41,8 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--tubes", help="folder of tube files (with --features)")
     ap.add_argument("--out", required=True, help="submission JSON to write")
     ap.add_argument("--model", default=DEFAULT_MODEL, help="model file (default: the shipped one)")
-    ap.add_argument("--device", default="auto", help="auto (CUDA when available; under torchrun cuda:LOCAL_RANK), "
-                    "cpu, cuda, cuda:N")
     ap.add_argument("--num-shards", type=int, default=None, help="split the videos into this many shares ...")
     ap.add_argument("--shard", type=int, default=None, help="... and predict this one (0-based)")
     ap.add_argument("--top-k", type=int, default=5, help="alternatives kept in the part files")
@@ -51,21 +51,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--eval", action="store_true", help="score the submission when it is complete")
     ap.add_argument("--max-videos", type=int, default=None, help="stop after this many videos (rerun to go on)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.set_defaults(log_level="WARNING")
     return ap.parse_args(argv)
 
 
+@tool_main
 def main(argv=None) -> int:
     a = parse_args(argv)
-    import logging
+    from stvg.engine import setup_cli_logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    setup_cli_logging(a.log_level)
     from stvg.data import load_hcstvg, videos_from_annotation
     from stvg.engine import resolve_device
     from stvg.pipeline import STVGPredictor, predict_dataset
 
     try:
-        if not a.out.endswith(".json") or os.path.isdir(a.out):
-            raise ValueError(f"--out {a.out!r}: expected a .json file path")
+        check_output_suffix(a.out, (".json",), "--out")
         if a.features and not a.tubes:
             raise ValueError("--features needs --tubes (the tube files whose RoI features it holds)")
         if a.tubes and not a.features:

@@ -26,9 +26,11 @@ from urllib.parse import quote
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from stvg.cli import tool_main, tool_parser  # noqa: E402
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__, config=False, overrides=False, device=False)
     ap.add_argument("--pred", required=True, help="submission JSON")
     ap.add_argument("--gt", required=True, help="HC-STVG annotations or challenge-format ground truth")
     ap.add_argument("--video-dir", required=True, help="folder of the videos")
@@ -109,6 +111,7 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
     return row
 
 
+@tool_main
 def main(argv=None) -> int:
     a = parse_args(argv)
     from stvg.data.ids import VIDEO_EXTENSIONS
