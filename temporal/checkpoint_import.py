@@ -33,7 +33,7 @@ from torch import nn
 
 from stvg.checkpoint import CheckpointMismatchError, LoadReport, load_state_dict, read_checkpoint, state_dict_of
 
-__all__ = ["REFERENCE_KEY_RULES", "CheckpointMismatchError", "LoadReport", "convert_reference_state_dict",
+__all__ = ["REFERENCE_KEY_RULES", "convert_reference_state_dict",
            "mmn_config_hint", "read_reference_checkpoint", "build_model_from_reference",
            "convert_reference_checkpoint", "OFFLINE_TEXT_OVERRIDES"]
 

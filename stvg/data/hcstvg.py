@@ -12,7 +12,7 @@ Conversions happen here and only here: 1-based frame numbers -> 0-based indices,
 x1, y1, x2, y2, ``fps = img_num / duration``.
 
 Every per-entry problem (missing field, wrong type, box outside the frame, zero-area box, start
-after end, time/frame mismatch, ...) is recorded in a :class:`LoadReport` with the video id and the
+after end, time/frame mismatch, ...) is recorded in a :class:`HCSTVGReport` with the video id and the
 field. ``strict=True`` raises :class:`AnnotationError` on the first; the default skips the bad
 entries, keeps the rest and logs how many were skipped and why.
 """
@@ -30,7 +30,7 @@ from ..io import read_json
 from ..structures import Segment, Tube
 from .frames import file_to_index
 
-__all__ = ["VideoAnnotation", "Problem", "LoadReport", "AnnotationError", "load_hcstvg",
+__all__ = ["VideoAnnotation", "Problem", "HCSTVGReport", "AnnotationError", "load_hcstvg",
            "parse_entry", "HCSTVG_CLIP_SECONDS"]
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class AnnotationError(ValueError):
 
 
 @dataclass
-class LoadReport:
+class HCSTVGReport:
     source: str
     num_entries: int = 0
     problems: List[Problem] = field(default_factory=list)
@@ -113,7 +113,7 @@ class _EntryInvalid(Exception):
 
 def load_hcstvg(source: Union[str, Mapping[str, Any]], strict: bool = False,
                 clip_seconds: float = HCSTVG_CLIP_SECONDS, frame_tolerance: int = 3,
-                ) -> Tuple[Dict[str, VideoAnnotation], LoadReport]:
+                ) -> Tuple[Dict[str, VideoAnnotation], HCSTVGReport]:
     """Load an HC-STVG annotation file (path or already-loaded dict).
 
     Args:
@@ -129,7 +129,7 @@ def load_hcstvg(source: Union[str, Mapping[str, Any]], strict: bool = False,
     if not isinstance(data, Mapping):
         raise ValueError(f"{name}: expected an object mapping video ids to entries, "
                          f"got {type(data).__name__}")
-    report = LoadReport(source=name, num_entries=len(data))
+    report = HCSTVGReport(source=name, num_entries=len(data))
     videos: Dict[str, VideoAnnotation] = {}
     for vid, entry in data.items():
         try:
