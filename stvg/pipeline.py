@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("decode", "detection", "linking", "features", "temporal", "matcher", "join")
 TEMPORAL_TEXT_PREFIX = "text_encoder.encoder."
+WINDOW_BATCH = 16  # MMN windows per forward pass
 
 
 class VideoTooShortError(ValueError):
@@ -633,10 +634,15 @@ class STVGPredictor:
         w, q = len(kept), len(queries)
         ids, mask = _tokenize_mmn(self.mmn, queries, int(cfg.DATASET.MAX_SENT_LEN))
         dev = self.device
-        with torch.no_grad():
-            out = self.mmn(torch.stack(feats).to(dev), ids.repeat(w, 1).to(dev), mask.repeat(w, 1).to(dev),
-                           torch.arange(w, device=dev).repeat_interleave(q))
-            maps = self.mmn.test_scores(out).float().cpu().view(w, q, *out.mask.shape)
+        parts = []
+        with torch.no_grad():  # windows in chunks: memory stays bounded on long videos
+            for lo in range(0, w, WINDOW_BATCH):
+                chunk = torch.stack(feats[lo:lo + WINDOW_BATCH]).to(dev)
+                b = chunk.shape[0]
+                out = self.mmn(chunk, ids.repeat(b, 1).to(dev), mask.repeat(b, 1).to(dev),
+                               torch.arange(b, device=dev).repeat_interleave(q))
+                parts.append(self.mmn.test_scores(out).float().cpu().view(b, q, *out.mask.shape))
+        maps = torch.cat(parts)
         valid = self.mmn.mask.cpu()
         top = int(j.TOP_MOMENTS)
         per_query = []

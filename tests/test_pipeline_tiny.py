@@ -178,7 +178,8 @@ def test_section_and_long_video_windows(predictor, synth_clips):
     assert section_windows(0.0, 4.9, 4.0, 0.5, 0.25) == [(0.0, 4.9)]
 
 
-def test_windows_on_a_video_longer_than_the_training_clip(tmp_path, synth_clips):
+def test_windows_on_a_video_longer_than_the_training_clip(tmp_path, synth_clips, monkeypatch):
+    import stvg.pipeline
     from stvg.pipeline import STVGPredictor
     from stvg.video import VideoReader, write_video
 
@@ -189,10 +190,22 @@ def test_windows_on_a_video_longer_than_the_training_clip(tmp_path, synth_clips)
     long = tmp_path / "long.mp4"
     write_video(str(long), np.concatenate([frames, frames[::-1], frames]), reader.fps)  # 12 s
     model = build_model_file(tmp_path, clip_seconds=4.0)
-    res = STVGPredictor.from_file(model, device="cpu")(str(long), entry["caption"])
+    pred = STVGPredictor.from_file(model, device="cpu")
+    prep = pred.prepare(str(long))
+    res = pred.ground(prep, [entry["caption"]])[0]
     assert res.windows == [(0.0, 4.0), (2.0, 6.0), (4.0, 8.0), (6.0, 10.0), (8.0, 12.0)]
     assert res.score_map.shape[0] == 5
     assert 0 <= res.frames[0] <= res.frames[1] < 60
+    from stvg.ops import segment_iou  # the cross-window rule: one NMS over all windows, in video time
+    m = res.moments.double()
+    assert len(m) == pred.join.TOP_MOMENTS and bool((m[:, 0] >= 0).all() and (m[:, 1] <= 12.0 + 1e-6).all())
+    iou = segment_iou(m, m).fill_diagonal_(0)
+    assert float(iou.max()) <= pred.join.NMS_THRESH
+    assert bool((res.moment_scores[:-1] >= res.moment_scores[1:]).all())
+    monkeypatch.setattr(stvg.pipeline, "WINDOW_BATCH", 2)  # windows in chunks: the same maps
+    chunked = pred.ground(prep, [entry["caption"]])[0]
+    torch.testing.assert_close(chunked.score_map, res.score_map)
+    assert chunked.frames == res.frames and chunked.tube == res.tube
 
 
 def test_no_person_detected_gives_an_empty_tube_and_the_reason(predictor, make_video):
