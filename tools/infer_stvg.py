@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         if os.path.isdir(a.video):
             raise ValueError(f"--video {a.video} is a directory, not a video file")
         if not os.path.exists(a.model):
-            hint = " (the shipped model: build it with `make model`, see README)" if a.model == DEFAULT_MODEL else ""
+            hint = (" (the shipped model; tools/train_demo_model.py builds it)" if a.model == DEFAULT_MODEL else "")
             raise FileNotFoundError(f"model file not found: {a.model}{hint}")
         from stvg.engine import setup_cli_logging
         from stvg.pipeline import STVGPredictor
