@@ -14,7 +14,7 @@ ARCH_KEYS = ("FEAT_DIM", "NUM_PRE_CLIPS", "NUM_CLIPS", "HIDDEN", "JOINT_DIM", "P
 # Keys that may change between an interrupted run and its --resume (they do not change the epochs
 # already run; a larger SOLVER.EPOCHS extends a finished run).
 RESUME_FREE = ("OUTPUT_DIR", "SOLVER.NUM_WORKERS", "SOLVER.EPOCHS", "DEVICE", "DATASET.SKIP_MISSING", "TEST.BATCH_SIZE",
-               "DATASET.TRAIN_ANN", "DATASET.VAL_ANN", "DATASET.TEST_ANN", "DATASET.FEATURES",
+               "DATASET.TRAIN_ANN", "DATASET.VAL_ANN", "DATASET.TEST_ANN", "DATASET.FEATURES", "DATASET.TUBES",
                "MODEL.TEXT_ENCODER", "MODEL.TOKENIZER")
 LEAVES = ("TEXT_CONFIG_OVERRIDES",)  # mapping-valued options compared whole
 

@@ -38,13 +38,9 @@ from .build import (Model, build_dataset, build_model, build_optimizer, build_sc
 from .checkpoint import LEAVES, RESUME_FREE
 from .inference import run_inference
 
-__all__ = ["train", "selection_score", "TRAIN_RESUME_FREE"]
+__all__ = ["train", "selection_score"]
 
 log = logging.getLogger(__name__)
-
-# RESUME_FREE plus the tube folder, a path like the other data paths
-TRAIN_RESUME_FREE = tuple(RESUME_FREE) + tuple(k for k in ("DATASET.TUBES",) if k not in RESUME_FREE)
-
 
 def selection_score(metrics: Dict[str, float], mode: str = "moment") -> float:
     """The quantity ``best.pth`` maximises: the mean of all R@n,IoU@m values (``mode`` "moment"), or
@@ -79,7 +75,7 @@ def train(cfg, resume: bool = False, progress: bool = True, return_model: bool =
     ``{"output_dir", "epochs", "last_metrics", "best_metrics", "best_epoch"}``, and with
     ``return_model`` the pair ``(summary, trained model)`` (in every process under torchrun)."""
     out_dir = cfg.OUTPUT_DIR
-    ckpts = RunCheckpoints(out_dir, TRAIN_RESUME_FREE, LEAVES)
+    ckpts = RunCheckpoints(out_dir, RESUME_FREE, LEAVES)
     if not resume:
         ckpts.check_fresh()
     ctx = init_distributed(cfg.DEVICE)
