@@ -180,6 +180,7 @@ def test_cli(tmp_path):
                                str(tmp_path / "pv.csv")], capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0, ok.stderr
     assert "m_vIoU" in ok.stdout and "1 of 2 ground-truth videos are missing" in ok.stderr
+    assert "2 problem(s), scored as the official script reads them (lenient)" in ok.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m == {"m_tIoU": 0.5, "m_vIoU": 0.5, "vIoU@0.3": 0.5, "vIoU@0.5": 0.5, "num_videos": 2}
     assert (tmp_path / "pv.csv").read_text().splitlines()[1:] == ["a,1.000000,1.000000", "b,0.000000,0.000000"]
