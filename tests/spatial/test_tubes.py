@@ -24,7 +24,7 @@ from stvg.visualize import contact_sheet, draw_tubes, save_image, tube_colour
 
 @pytest.fixture(scope="module")
 def synth_video(tmp_path_factory):
-    from stvg.synth import generate
+    from stvg.data.synthetic import generate
 
     out = tmp_path_factory.mktemp("synth")
     generate(str(out), num_videos=1, seed=3, VIDEO_DURATION=4, VIDEO_FPS=10)
