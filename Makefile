@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo install clean-venv
+.PHONY: test demo model install clean-venv
 
 $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q tests
 
 demo: $(STAMP)
-	$(PY) tools/demo.py
+	OMP_NUM_THREADS=2 $(PY) tools/demo.py
+
+# Retrain the shipped model from nothing (tools/train_demo_model.py; about an hour on 2 CPU cores).
+model: $(STAMP)
+	$(PY) tools/train_demo_model.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -67,11 +67,19 @@ def _from_pretrained(factory, name: str, what: str, key: str, **kwargs):
     source, local = resolve_text_source(name)
     attempts = [True] if (local or _hub_offline()) else [True, False]
     err: Optional[Exception] = None
-    for local_only in attempts:
-        try:
-            return factory.from_pretrained(source, local_files_only=local_only, **kwargs)
-        except (OSError, ValueError) as e:
-            err = e
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar for a few MB read from disk
+    try:
+        for local_only in attempts:
+            try:
+                return factory.from_pretrained(source, local_files_only=local_only, **kwargs)
+            except (OSError, ValueError) as e:
+                err = e
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     where = "local directory" if local else ("hub name (offline: HF_HUB_OFFLINE is set)"
                                              if _hub_offline() else "hub name")
     raise TextEncoderError(
