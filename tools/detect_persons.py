@@ -12,24 +12,23 @@ and resumes half-done ones. Exit status: 0 done; 1 some videos failed (listed in
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from stvg.cli import tool_main, tool_parser
 
+
+@tool_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--videos", metavar="DIR", help="every video file in DIR (id = file name)")
     src.add_argument("--ann", metavar="FILE", help="the videos of an HC-STVG annotation file ...")
     ap.add_argument("--video-dir", metavar="DIR", help="... found in this folder")
     ap.add_argument("--cache-dir", help="cache root (default: the config's DETECTION.CACHE_DIR)")
-    ap.add_argument("--config", help="spatial YAML config (default: built-in defaults)")
-    ap.add_argument("--device", default=None, help="DETECTOR.DEVICE: auto | cpu | cuda | cuda:N")
     ap.add_argument("--num-shards", type=int)
     ap.add_argument("--shard", type=int)
     ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("overrides", nargs="*", help="config overrides: KEY VALUE ...")
     args = ap.parse_args(argv)
 
     from spatial.defaults import load_spatial_config
@@ -38,7 +37,7 @@ def main(argv=None) -> int:
     from stvg.config import ConfigError
     from stvg.data import select_videos
 
-    overrides = list(args.overrides) + (["DETECTOR.DEVICE", args.device] if args.device else [])
+    overrides = list(args.overrides) + (["DETECTOR.DEVICE", args.device] if args.device != "auto" else [])
     try:
         cfg = load_spatial_config(args.config, overrides)
         cache_root = args.cache_dir or cfg.DETECTION.CACHE_DIR

@@ -39,7 +39,6 @@ others are still converted. Exit status: 0 all converted, 1 some videos failed, 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Dict, List, Optional, Tuple
@@ -47,6 +46,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from spatial.tubes import VideoTubes, write_tubes_json
+from stvg.cli import tool_main, tool_parser
 from stvg.data import VIDEO_EXTENSIONS, file_to_index, load_hcstvg, submission_id
 from stvg.data.ids import check_video_id
 from stvg.io import atomic_write
@@ -202,8 +202,9 @@ def write_roi_h5(path: str, roi: Dict[str, np.ndarray], meta: Dict[str, Tuple[fl
                     g.attrs[k] = v
 
 
+@tool_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = tool_parser(__doc__, config=False, overrides=False, device=False)
     p.add_argument("--tubes-dir", required=True, help="folder of the released <stem>_tubes.pkl files")
     p.add_argument("--ann", help="HC-STVG annotation file (video ids, fps, frame count, size)")
     p.add_argument("--video-dir", help="folder of the videos (ids and sizes when --ann has none)")

@@ -11,28 +11,27 @@ folder resumes (videos already written are kept). For demos, tests and learning 
 (docs/synthetic.md). Exit codes: 0 written, 1 every video failed (meta.json lists why), 2 bad
 input (nothing written).
 """
-import argparse
 import logging
 import sys
 
+from stvg.cli import tool_main, tool_parser
 from stvg.data.synthetic import generate, load_synth_config
 
 
+@tool_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__, device=False)
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--num-videos", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--config", default=None, help="YAML overriding stvg.data.synthetic.SYNTH_DEFAULTS")
     ap.add_argument("--duration", type=float, default=None, help="seconds per clip (VIDEO.DURATION)")
     ap.add_argument("--fps", type=float, default=None, help="VIDEO.FPS")
     ap.add_argument("--width", type=int, default=None, help="VIDEO.WIDTH (even)")
     ap.add_argument("--height", type=int, default=None, help="VIDEO.HEIGHT (even)")
     ap.add_argument("--workers", type=int, default=1, help="processes rendering videos in parallel")
     ap.add_argument("--annotations-only", action="store_true", help="write the JSON files, no videos")
-    ap.add_argument("overrides", nargs="*", help="KEY VALUE pairs, e.g. PEOPLE.MAX 3 HARD.TWIN_PROB 0.5")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=getattr(logging, args.log_level), format="%(message)s")
     overrides = list(args.overrides)
     for flag, key in (("duration", "VIDEO.DURATION"), ("fps", "VIDEO.FPS"), ("width", "VIDEO.WIDTH"),
                       ("height", "VIDEO.HEIGHT")):

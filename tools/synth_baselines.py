@@ -6,22 +6,22 @@
 Random baselines are averaged over --seeds draws. Prints m_tIoU, m_vIoU, vIoU@0.3, vIoU@0.5.
 The logic is :func:`stvg.data.synthetic.baselines.score_all`. Exit codes: 0 scored, 2 bad input.
 """
-import argparse
 import sys
 
+from stvg.cli import tool_main, tool_parser
 from stvg.data.synthetic.baselines import KEYS, score_all
 from stvg.engine.device import resolve_device
 
 
+@tool_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__, config=False, overrides=False)
     ap.add_argument("--data", required=True, help="folder written by tools/make_synthetic.py")
     ap.add_argument("--split", default="test", choices=("train", "val", "test"))
     ap.add_argument("--seeds", type=int, default=5, help="draws averaged for the random baselines")
-    ap.add_argument("--device", default=None, help="evaluator device (cpu, cuda); default cpu")
     args = ap.parse_args(argv)
     try:
-        device = resolve_device(args.device) if args.device else None
+        device = resolve_device(args.device)
         res = score_all(args.data, args.split, args.seeds, device)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
