@@ -181,7 +181,7 @@ def our_config_yaml(path: pathlib.Path, setting, tokenizer_dir: str, bands: int)
     loss = dict(MIN_IOU=0.5, MAX_IOU=1.0, NUM_POSITIVE=1, NEGATIVE_VIDEO_IOU=0.5, SENT_REMOVAL_IOU=0.5,
                 TAU_VIDEO=0.1, TAU_SENT=0.1, MARGIN=0.4, CONTRASTIVE_WEIGHT=0.05, ONLY_IOU=7,
                 EXCLUDED_CELLS_IN_DENOMINATOR=True)
-    path.write_text(yaml.safe_dump({"_BASE_": str(ROOT / "configs" / "temporal" / "_base_.yaml"),
+    path.write_text(yaml.safe_dump({"_BASE_": str(ROOT / "configs" / "temporal" / "_base.yaml"),
                                     "MODEL": model, "LOSS": loss}))
     return str(path)
 

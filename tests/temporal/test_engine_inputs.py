@@ -23,7 +23,7 @@ def _train(args_extra, small, out, capsys, extra=()):
     import tools.train_temporal as train_tool
 
     train_ann, test_ann, feats = small
-    code = train_tool.main(["--config", "configs/temporal/_base_.yaml", "--no-progress"] + args_extra
+    code = train_tool.main(["--config", "configs/temporal/_base.yaml", "--no-progress"] + args_extra
                            + tiny_overrides(train_ann, feats, str(out), test_ann, epochs=1, extra=list(extra)))
     return code, capsys.readouterr()
 
@@ -146,7 +146,7 @@ def test_hcstvg_annotations_train_and_test_end_to_end(shared_data, tmp_path, cap
     ov = tiny_overrides(str(ann), feats, str(out), str(ann), epochs=1,
                         extra=["DATASET.NAME", "hcstvg", "DATASET.FEATURE_KEY", "features",
                                "TEST.IOU_THRESHOLDS", "[0.3, 0.5]"])
-    assert train_tool.main(["--config", "configs/temporal/_base_.yaml", "--no-progress"] + ov) == 0
+    assert train_tool.main(["--config", "configs/temporal/_base.yaml", "--no-progress"] + ov) == 0
     capsys.readouterr()
     dump = tmp_path / "s.pt"
     assert test_tool.main(["--config", str(out / "config.yaml"), "--weights", str(out / "last.pth"),

@@ -30,7 +30,7 @@ def test_learns_planted_signal_and_tools_write_outputs(planted, tmp_path, capsys
 
     train_ann, test_ann, feats = planted
     out = tmp_path / "run"
-    args = ["--config", "configs/temporal/_base_.yaml", "--no-progress"] + tiny_overrides(
+    args = ["--config", "configs/temporal/_base.yaml", "--no-progress"] + tiny_overrides(
         train_ann, feats, str(out), test_ann, epochs=20, extra=["SOLVER.TEXT_LR_FACTOR", "1.0"])
     assert train_tool.main(args) == 0
     summary = json.loads(capsys.readouterr().out)
