@@ -88,7 +88,7 @@ def tube_overrides(planted, out_dir, epochs, extra=()):
         "TEST.IOU_THRESHOLDS", "[0.3, 0.5]"] + list(extra))
 
 
-BASE = ["--config", "configs/temporal/_base_.yaml", "--no-progress"]
+BASE = ["--config", "configs/temporal/_base.yaml", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
