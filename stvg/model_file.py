@@ -9,16 +9,19 @@ reads it)::
     format          "stvg-model"
     format_version  1
     version         the project version that wrote it
-    mode            "two_stage" (the pipeline mode; :data:`MODE_PARTS` lists the parts each needs)
+    mode            "two_stage" or "tube_mmn" (the pipeline mode; :data:`MODE_PARTS` lists the parts
+                    each needs, and a part another mode needs but this one does not is refused)
     features        {"config": resolved features config (stvg.features),
                      "backbone": {"weights": "torchvision" | "random" | "stored",
                                   "fingerprint": sha256 of the backbone's parameters,
                                   "state_dict": the backbone's weights (only when "stored")}}
     spatial         {"config": resolved spatial config (detector, DETECTION, LINKING)}
     temporal        {"config": resolved MMN config, "model": state dict, "clip_seconds": training
-                     clip length (s), "text_encoder_stored": bool, "text_encoder": identity}
+                     clip length (s; two_stage only), "text_encoder_stored": bool, "text_encoder": identity}
+                    (mode tube_mmn: the tube-mode MMN, ``MODEL.MODE tube``, state dict of
+                    :class:`temporal.tube_mmn.TubeMMN`)
     matcher         {"config": resolved matcher config, "model": state dict,
-                     "text_encoder_stored": bool, "text_encoder": identity}
+                     "text_encoder_stored": bool, "text_encoder": identity} (two_stage only)
     join            the join options (stvg.join.JOIN_DEFAULTS keys)
     sources         {part: where it came from: path, sha256, epoch, metrics, ...}
 
@@ -50,8 +53,10 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "MODE_PARTS", "MODES", "ModelFileError", 
 
 FORMAT = "stvg-model"
 FORMAT_VERSION = 1
-MODE_PARTS = {"two_stage": ("features", "spatial", "temporal", "matcher")}
+MODE_PARTS = {"two_stage": ("features", "spatial", "temporal", "matcher"),
+              "tube_mmn": ("features", "spatial", "temporal")}
 MODES = tuple(MODE_PARTS)
+_ALL_PARTS = ("features", "spatial", "temporal", "matcher")
 BACKBONE_WEIGHTS = ("torchvision", "random", "stored")
 _TOP = ("format", "format_version", "version", "mode", "join", "sources")
 
@@ -175,8 +180,16 @@ def validate_model_file(data: Any, source: str = "model file") -> None:
         raise _err(source, "mode", f"unknown pipeline mode {mode!r} (known: {', '.join(MODES)})")
     _mapping(data["join"], "join", source)
     _mapping(data["sources"], "sources", source)
-    for part in MODE_PARTS[mode]:
-        p = _mapping(data.get(part), part, source)
+    parts = MODE_PARTS[mode]
+    for part in _ALL_PARTS:
+        if part in data and part not in parts:
+            need = [m for m, ps in MODE_PARTS.items() if part in ps]
+            raise _err(source, part, f"a {mode} model file holds no {part} part (only mode(s) {', '.join(need)} "
+                       f"use one; mode {mode} needs {', '.join(parts)}): remove it, or set the mode")
+    for part in parts:
+        if part not in data:
+            raise _err(source, part, f"missing (mode {mode} needs the parts {', '.join(parts)})")
+        p = _mapping(data[part], part, source)
         if part == "features":
             cfg = _config(p, part, source, ("BACKBONE", "INPUT", "CLIPS", "ROI"))
             _get(cfg["BACKBONE"], "NAME", "features.config.BACKBONE", source, str, "a backbone name")
@@ -194,7 +207,7 @@ def validate_model_file(data: Any, source: str = "model file") -> None:
             _config(p, part, source, ("MODEL",))
             _state_dict(p, "model", part, source)
             _text_encoder(p, part, source)
-            if part == "temporal":
+            if part == "temporal" and (mode == "two_stage" or "clip_seconds" in p):
                 secs = _get(p, "clip_seconds", part, source, (int, float), "a number of seconds")
                 if not secs > 0:
                     raise _err(source, "temporal.clip_seconds", f"must be > 0, got {secs}")
@@ -214,7 +227,9 @@ def describe(data: Mapping[str, Any]) -> str:
             p = data[part]
             n = sum(int(t.numel()) for t in p["model"].values())
             enc = p["text_encoder"]["name"] + (" (stored)" if p["text_encoder_stored"] else " (by name)")
-            extra = f", clip {p['clip_seconds']:g} s" if part == "temporal" else ""
+            extra = f", clip {p['clip_seconds']:g} s" if "clip_seconds" in p else ""
+            if part == "temporal" and data["mode"] == "tube_mmn":
+                extra += ", tube-conditioned (one map per candidate tube)"
             lines.append(f"  {part}: {n / 1e6:.2f} M parameters stored, text encoder {enc}{extra}")
     for part, src in data.get("sources", {}).items():
         if isinstance(src, Mapping) and src.get("path"):

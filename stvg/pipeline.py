@@ -5,8 +5,10 @@
     result.segment, result.frames, result.tube, result.score        # seconds, 0-based frames, Tube
     results = predictor("clip.mp4", ["q1", "q2"], start=30, end=50)  # one decode, two answers
 
-Steps (mode ``two_stage``; :attr:`STVGPredictor.mode` dispatches, so a second mode plugs in at
-:meth:`STVGPredictor.ground`):
+Two pipeline modes, named by the model file's ``mode`` (:attr:`STVGPredictor.mode` dispatches at
+:meth:`STVGPredictor.ground`; steps 1-3 are the same, so one :class:`PreparedVideo` serves both).
+
+Steps of mode ``two_stage``:
 
 1. **decode** once: the frames the detector needs (every ``DETECTION.STRIDE``-th frame of the
    section and its last) and the frames the features need (``INPUT.SAMPLE_FPS``), each frame read
@@ -16,6 +18,20 @@ Steps (mode ``two_stage``; :attr:`STVGPredictor.mode` dispatches, so a second mo
 4. **temporal**: MMN on each window of the section -> score maps -> top moments (NMS);
 5. **matcher**: every tube scored through each top moment's window;
 6. **join** (:mod:`stvg.join`): the best (moment, tube) pair, with the alternatives.
+
+Mode ``tube_mmn`` (MMN's HC-STVG entry, docs/tube_mmn.md), after steps 1-3:
+
+4. **tube_mmn**: every candidate tube's RoI features ``[S, C]`` (L2-normalised rows resampled to
+   ``NUM_PRE_CLIPS``, as in training) make one ``N x N`` map per tube; each sentence is scored on
+   every cell of every tube (:meth:`temporal.tube_mmn.TubeMMN.test_scores`, fused test score;
+   cells with an empty sub-tube or no frame inside the section are never chosen);
+5. **answer**: the best (tube, cell): cell ``(i, j)`` of a tube with ``T`` boxes is its sub-tube of
+   boxes ``round(i / N * T)`` to ``round((j + 1) / N * T)`` (:func:`temporal.st_iou.cell_sub_tube`),
+   cut to the section, with a box on every frame of its interval. Alternatives: the next best
+   (tube, cell) answers after greedy spatio-temporal NMS (an answer whose vIoU with a better one
+   exceeds the join option ``NMS_THRESH`` is dropped; the other join options do not apply and
+   setting them is refused). A tube's map covers that tube's own span, however long: there are
+   no windows in this mode.
 
 Long videos (section longer than ``(1 + WINDOW_TOLERANCE) x`` the window length, which defaults
 to the temporal model's training clip length): overlapping windows of that length, ``WINDOW_OVERLAP``
@@ -54,10 +70,10 @@ from .data.ids import video_id_of
 from .features.decode import DecodedVideo
 from .features.defaults import FEATURES_DEFAULTS, SETTINGS_SECTIONS
 from .features.extractor import FeatureExtractor
-from .join import JoinedPair, join_config, join_pairs
+from .join import JoinedPair, fill_tube, join_config, join_pairs
 from .model_file import (FORMAT, FORMAT_VERSION, ModelFileError, file_sha256, read_model_file,
                          state_dict_fingerprint, validate_model_file)
-from .ops import nms_1d
+from .ops import nms_1d, tube_viou
 from .structures import Segment, Tube
 from .submission import tube_to_entry
 
@@ -68,8 +84,12 @@ __all__ = ["STVGPredictor", "STVGResult", "Alternative", "PreparedVideo", "Video
 log = logging.getLogger(__name__)
 
 STAGES = ("decode", "detection", "linking", "features", "temporal", "matcher", "join")
+TUBE_STAGES = ("decode", "detection", "linking", "features", "tube_mmn", "answer")
 TEMPORAL_TEXT_PREFIX = "text_encoder.encoder."
+TUBE_TEXT_PREFIX = "mmn." + TEMPORAL_TEXT_PREFIX  # TubeMMN holds its MMN as ``mmn``
 WINDOW_BATCH = 16  # MMN windows per forward pass
+TUBE_BATCH = 64  # tubes per TubeMMN forward pass (tube_mmn mode)
+TUBE_JOIN_KEYS = ("NMS_THRESH",)  # the join options mode tube_mmn reads
 
 
 class VideoTooShortError(ValueError):
@@ -83,7 +103,8 @@ class VideoTooShortError(ValueError):
 class Alternative:
     """Another (interval x tube) answer: ``frames`` (first, last) 0-based inclusive, ``segment``
     seconds, ``tube`` (a box on every frame), ``score`` and its parts, ``tube_index`` into the
-    candidates, ``moment`` index into the moments."""
+    candidates, ``moment`` index into the moments (two_stage; -1 in tube_mmn), ``cell`` the map
+    cell ``(i, j)`` of that tube (tube_mmn; None in two_stage)."""
 
     segment: Segment
     frames: Tuple[int, int]
@@ -94,6 +115,7 @@ class Alternative:
     coverage: float
     tube_index: int
     moment: int
+    cell: Optional[Tuple[int, int]] = None
 
 
 @dataclass
@@ -106,7 +128,13 @@ class STVGResult:
     MMN test scores per window (0 outside ``score_mask``), ``windows`` their spans in seconds;
     ``moments`` ``Tensor[M, 2]`` seconds, ``moment_frames`` ``int64[M, 2]``, ``moment_scores``
     ``Tensor[M]``; ``candidates`` the tubes and ``matcher_scores`` ``Tensor[M, N]`` (tube n seen
-    through moment m's window); ``timings`` seconds per stage and ``total`` for the whole call."""
+    through moment m's window); ``timings`` seconds per stage and ``total`` for the whole call.
+
+    Mode ``tube_mmn`` (``mode``): ``score`` = ``mmn_score`` the fused tube-MMN score of the answer,
+    ``matcher_score`` 0, ``coverage`` 1; ``cell`` its ``(i, j)`` in the map of tube ``tube_index``;
+    ``score_map`` ``Tensor[K, N, N]`` one map per candidate tube (0 where a cell cannot be chosen),
+    ``windows`` each tube's span in seconds; ``tube_scores`` ``Tensor[K]`` each tube's best cell
+    score (-inf: none it can answer with); ``moments`` and ``matcher_scores`` None."""
 
     video_id: str
     query: str
@@ -134,6 +162,9 @@ class STVGResult:
     candidates: List[Tube] = field(default_factory=list)
     matcher_scores: Optional[torch.Tensor] = None
     timings: Dict[str, float] = field(default_factory=dict)
+    mode: str = "two_stage"
+    cell: Optional[Tuple[int, int]] = None
+    tube_scores: Optional[torch.Tensor] = None
 
     @property
     def found(self) -> bool:
@@ -152,7 +183,8 @@ class STVGResult:
         out: Dict[str, Any] = {
             "conventions": "frames 0-based, inclusive; boxes x1, y1, x2, y2 in pixels; seconds half-open; "
                            "challenge_entry uses the annotation's 1-based frame numbers",
-            "video_id": self.video_id, "query": self.query, "found": self.found, "reason": self.reason,
+            "mode": self.mode, "video_id": self.video_id, "query": self.query, "found": self.found,
+            "reason": self.reason,
             "segment": seg(self.segment), "frames": list(self.frames), "score": round(self.score, 6),
             "mmn_score": round(self.mmn_score, 6), "matcher_score": round(self.matcher_score, 6),
             "coverage": round(self.coverage, 4), "tube_index": self.tube_index,
@@ -161,12 +193,15 @@ class STVGResult:
             "windows": [[round(a, 4), round(b, 4)] for a, b in self.windows],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
+        if self.cell is not None:
+            out["cell"] = list(self.cell)
         if boxes:
             out["tube"] = {"frames": self.tube.frames.tolist(),
                            "boxes": np.round(self.tube.boxes.double().numpy(), 2).tolist()}
         out["alternatives"] = [{"segment": seg(a.segment), "frames": list(a.frames), "score": round(a.score, 6),
                                 "mmn_score": round(a.mmn_score, 6), "matcher_score": round(a.matcher_score, 6),
-                                "coverage": round(a.coverage, 4), "tube_index": a.tube_index}
+                                "coverage": round(a.coverage, 4), "tube_index": a.tube_index,
+                                **({"cell": list(a.cell)} if a.cell is not None else {})}
                                for a in self.alternatives]
         if self.moments is not None:
             out["moments"] = [{"segment": [round(float(s), 4), round(float(e), 4)], "frames": [int(a), int(b)],
@@ -176,7 +211,9 @@ class STVGResult:
         out["candidates"] = [{"index": i, "start_frame": t.start_frame, "end_frame": t.end_frame,
                               "linking_score": None if t.score is None else round(float(t.score), 4),
                               "matcher_scores": ([round(float(v), 4) for v in self.matcher_scores[:, i]]
-                                                 if self.matcher_scores is not None else [])}
+                                                 if self.matcher_scores is not None else []),
+                              **({"tube_mmn_score": _finite_or_none(self.tube_scores[i])}
+                                 if self.tube_scores is not None else {})}
                              for i, t in enumerate(self.candidates)]
         if score_map and self.score_map is not None:
             out["score_map"] = np.round(self.score_map.double().numpy(), 4).tolist()
@@ -184,6 +221,11 @@ class STVGResult:
                 out["score_mask"] = self.score_mask.int().tolist()
         out["challenge_entry"] = {self.video_id: self.entry()}
         return out
+
+
+def _finite_or_none(value) -> Optional[float]:
+    v = float(value)
+    return round(v, 6) if math.isfinite(v) else None
 
 
 def result_entry(result: STVGResult) -> dict:
@@ -235,10 +277,12 @@ def _config_from(defaults: Mapping, values: Mapping, source: str, overrides: Any
 
 @dataclass
 class StageConfigs:
+    """Each stage's resolved config; ``matcher`` is None in mode ``tube_mmn``."""
+
     features: Config
     spatial: Config
     temporal: Config
-    matcher: Config
+    matcher: Optional[Config]
     join: Config
 
 
@@ -246,7 +290,8 @@ def stage_configs(data: Mapping[str, Any], source: str, overrides: Optional[Mapp
     """Each stage's config from a model file, merged strictly onto that stage's defaults (a key the
     code does not know is an error naming the field). ``overrides``: ``{"features": ..., "spatial":
     ..., "join": ...}``, each a mapping or KEY VALUE list; only ``RUN.*`` of the features may change
-    (the rest is what the stages were trained on)."""
+    (the rest is what the stages were trained on). Mode ``tube_mmn`` reads only the join options
+    :data:`TUBE_JOIN_KEYS`; any other one set to a non-default value is refused."""
     from spatial.defaults import SPATIAL_DEFAULTS
     from spatial.matcher.defaults import MATCHER_DEFAULTS, check_matcher_config
     from temporal.defaults import TEMPORAL_DEFAULTS
@@ -267,8 +312,10 @@ def stage_configs(data: Mapping[str, Any], source: str, overrides: Optional[Mapp
         spatial = _config_from(SPATIAL_DEFAULTS, data["spatial"]["config"], f"{source}: spatial.config",
                                overrides.get("spatial", ()))
         temporal = _config_from(TEMPORAL_DEFAULTS, data["temporal"]["config"], f"{source}: temporal.config")
-        matcher = check_matcher_config(_config_from(MATCHER_DEFAULTS, data["matcher"]["config"],
-                                                    f"{source}: matcher.config"))
+        matcher = None
+        if "matcher" in data:
+            matcher = check_matcher_config(_config_from(MATCHER_DEFAULTS, data["matcher"]["config"],
+                                                        f"{source}: matcher.config"))
         join_values = dict(data["join"])
         jo = overrides.get("join", ())
         if isinstance(jo, Mapping):
@@ -277,7 +324,20 @@ def stage_configs(data: Mapping[str, Any], source: str, overrides: Optional[Mapp
         join = join_config(join_values, jo, source=f"{source}: join")
     except ConfigError as e:
         raise ModelFileError(str(e)) from None
+    if data.get("mode") == "tube_mmn":
+        check_tube_join(join, f"{source}: join")
     return StageConfigs(feats, spatial, temporal, matcher, join)
+
+
+def check_tube_join(join: Mapping[str, Any], source: str) -> None:
+    """Mode ``tube_mmn`` reads only :data:`TUBE_JOIN_KEYS`: another join option set to a value other
+    than its default would be silently ignored, so it is refused (:class:`ConfigError` naming it)."""
+    from .join import JOIN_DEFAULTS
+
+    for key, value in dict(join).items():
+        if key not in TUBE_JOIN_KEYS and key in JOIN_DEFAULTS and value != JOIN_DEFAULTS[key]:
+            raise ConfigError(f"{source}: join option {key} = {value!r} has no effect in mode tube_mmn (it reads "
+                              f"only {', '.join(TUBE_JOIN_KEYS)}: the NMS of its alternatives)")
 
 
 def check_stages(cfgs: StageConfigs, data: Mapping[str, Any], source: str) -> None:
@@ -287,25 +347,37 @@ def check_stages(cfgs: StageConfigs, data: Mapping[str, Any], source: str) -> No
         raise ModelFileError(f"{source}: features.config.BACKBONE.NAME {name!r} is not a known backbone "
                              f"({', '.join(sorted(BACKBONES))})")
     spec = BACKBONES[name]
+    mode = data.get("mode", "two_stage")
     if spec.kind != "frame":
-        raise ModelFileError(f"{source}: features.config.BACKBONE.NAME {name} is a clip model; the two-stage "
-                             "pipeline needs RoI features of the tubes, i.e. a frame backbone (resnet18, resnet50)")
+        raise ModelFileError(f"{source}: features.config.BACKBONE.NAME {name} is a clip model; the pipeline "
+                             "needs RoI features of the tubes, i.e. a frame backbone (resnet18, resnet50)")
+    want_mode = {"two_stage": "moment", "tube_mmn": "tube"}[mode]
+    got_mode = cfgs.temporal.MODEL.MODE
+    if got_mode != want_mode:
+        other = {"moment": "two_stage", "tube": "tube_mmn"}.get(got_mode, "?")
+        raise ModelFileError(f"{source}: temporal.config.MODEL.MODE is {got_mode!r} but the model file's mode "
+                             f"{mode} needs MODEL.MODE {want_mode!r} (a {got_mode}-mode MMN goes in a {other} "
+                             "model file: tools/make_model_file.py --mode)")
     feat_dim = int(cfgs.temporal.MODEL.FEAT_DIM)
+    what = "RoI features" if mode == "tube_mmn" else "features"
     if feat_dim != spec.feature_dim:
         raise ModelFileError(f"{source}: stages disagree: temporal.config.MODEL.FEAT_DIM is {feat_dim} but the "
-                             f"backbone {name} (features.config.BACKBONE.NAME) gives {spec.feature_dim}-d features")
-    roi_dim = int(cfgs.matcher.MODEL.ROI_DIM)
-    if roi_dim != spec.feature_dim:
-        raise ModelFileError(f"{source}: stages disagree: matcher.config.MODEL.ROI_DIM is {roi_dim} but the "
-                             f"backbone {name} gives {spec.feature_dim}-d RoI features")
-    segs, want = int(cfgs.matcher.MODEL.NUM_SEGMENTS), int(cfgs.features.ROI.NUM_SEGMENTS)
-    if segs != want:
-        raise ModelFileError(f"{source}: stages disagree: matcher.config.MODEL.NUM_SEGMENTS is {segs} but "
-                             f"features.config.ROI.NUM_SEGMENTS is {want}")
+                             f"backbone {name} (features.config.BACKBONE.NAME) gives {spec.feature_dim}-d {what}")
+    if cfgs.matcher is not None:
+        roi_dim = int(cfgs.matcher.MODEL.ROI_DIM)
+        if roi_dim != spec.feature_dim:
+            raise ModelFileError(f"{source}: stages disagree: matcher.config.MODEL.ROI_DIM is {roi_dim} but the "
+                                 f"backbone {name} gives {spec.feature_dim}-d RoI features")
+        segs, want = int(cfgs.matcher.MODEL.NUM_SEGMENTS), int(cfgs.features.ROI.NUM_SEGMENTS)
+        if segs != want:
+            raise ModelFileError(f"{source}: stages disagree: matcher.config.MODEL.NUM_SEGMENTS is {segs} but "
+                                 f"features.config.ROI.NUM_SEGMENTS is {want}")
     if cfgs.spatial.DETECTOR.NAME == "precomputed":
         raise ModelFileError(f"{source}: spatial.config.DETECTOR.NAME is 'precomputed' (stored detections of "
                              "known videos): a model file needs a detector that runs on any video")
     for part, cfg in (("temporal", cfgs.temporal), ("matcher", cfgs.matcher)):
+        if cfg is None:
+            continue
         p = data[part]
         recorded = p["text_encoder"]["name"]
         if recorded != cfg.MODEL.TEXT_ENCODER:
@@ -352,17 +424,22 @@ def _check_text_encoder(encoder: torch.nn.Module, tokenizer, part: Mapping, name
 
 
 def _build_mmn(data: Mapping, cfg: Config, source: str):
+    """The temporal model: :class:`temporal.model.MMN` (``MODEL.MODE moment``) or
+    :class:`temporal.tube_mmn.TubeMMN` (``MODEL.MODE tube``), in eval mode."""
     from temporal.model import MMN
+    from temporal.tube_mmn import TubeMMN
 
     part = data["temporal"]
     ident = part["text_encoder"]
     backbone = None
     if part["text_encoder_stored"] and cfg.MODEL.TEXT_ENCODER_PRETRAINED and "config" in ident:
         backbone = _encoder_from_config(ident["config"])  # fine-tuned: no need for the original files
-    model = MMN(cfg.MODEL, text_backbone=backbone)
-    ignore = () if part["text_encoder_stored"] else (TEMPORAL_TEXT_PREFIX,)
+    tube = cfg.MODEL.MODE == "tube"
+    model = (TubeMMN if tube else MMN)(cfg.MODEL, text_backbone=backbone)
+    mmn = model.mmn if tube else model
+    ignore = () if part["text_encoder_stored"] else (TUBE_TEXT_PREFIX if tube else TEMPORAL_TEXT_PREFIX,)
     load_state_dict(model, part["model"], source=f"{source}: temporal.model", ignore_missing=ignore)
-    _check_text_encoder(model.text_encoder.encoder, model.tokenizer, part, "temporal", source)
+    _check_text_encoder(mmn.text_encoder.encoder, mmn.tokenizer, part, "temporal", source)
     return model.eval()
 
 
@@ -437,7 +514,8 @@ class STVGPredictor:
 
     Attributes: ``mode``, ``device``, ``source`` (the model file), ``model_sha256``, ``configs``
     (:class:`StageConfigs`), ``join`` (the join options), ``clip_seconds`` (the temporal model's
-    training clip length), ``extractor``, ``detector``, ``link_params``, ``mmn``, ``matcher``."""
+    training clip length; None in tube_mmn), ``extractor``, ``detector``, ``link_params``, ``mmn``
+    and ``matcher`` (two_stage; None in tube_mmn), ``tube_mmn`` (tube_mmn; None in two_stage)."""
 
     def __init__(self, data: Mapping[str, Any], source: str = "model file", device=None,
                  **overrides: Any) -> None:
@@ -452,7 +530,8 @@ class STVGPredictor:
         self.configs = stage_configs(data, source, overrides)
         check_stages(self.configs, data, source)
         self.join = self.configs.join
-        self.clip_seconds = float(data["temporal"]["clip_seconds"])
+        clip = data["temporal"].get("clip_seconds")
+        self.clip_seconds = None if clip is None else float(clip)
         self.model_sha256: Optional[str] = None
         sp = self.configs.spatial
         if not _overridden(overrides.get("spatial", ()), "DETECTOR.DEVICE"):
@@ -461,9 +540,15 @@ class STVGPredictor:
         self.detector = detector_from_config(sp)
         self.link_params = LinkParams.from_config(sp.LINKING)
         self.extractor = _build_extractor(data, self.configs.features, source, self.device)
-        self.mmn = _build_mmn(data, self.configs.temporal, source).to(self.device)
-        self.matcher = _build_matcher(data, self.configs.matcher, source).to(self.device)
-        self._ground = {"two_stage": self._ground_two_stage}[self.mode]
+        self.feature_dim = BACKBONES[self.configs.features.BACKBONE.NAME].feature_dim
+        temporal = _build_mmn(data, self.configs.temporal, source).to(self.device)
+        self.mmn, self.tube_mmn, self.matcher = None, None, None
+        if self.mode == "tube_mmn":
+            self.tube_mmn = temporal
+        else:
+            self.mmn = temporal
+            self.matcher = _build_matcher(data, self.configs.matcher, source).to(self.device)
+        self._ground = {"two_stage": self._ground_two_stage, "tube_mmn": self._ground_tube_mmn}[self.mode]
 
     @classmethod
     def from_file(cls, path: str, device=None, **overrides: Any) -> "STVGPredictor":
@@ -566,14 +651,14 @@ class STVGPredictor:
         :mod:`stvg.features.store`) and tubes (tube files); checks their shapes against the model."""
         t0 = time.perf_counter()
         feats = np.asarray(features, np.float32)
-        d = int(self.configs.temporal.MODEL.FEAT_DIM)
+        d = self.feature_dim
         if feats.ndim != 2 or feats.shape[1] != d or feats.shape[0] < 1:
             raise ValueError(f"{video_id}: clip features have shape {list(feats.shape)}, expected [T, {d}]")
         clip_frames = np.asarray(clip_frames, np.int64).reshape(-1, 2)
         if clip_frames.shape[0] != feats.shape[0]:
             raise ValueError(f"{video_id}: {feats.shape[0]} clip features but {clip_frames.shape[0]} clip_frames rows")
         tubes = list(tubes)
-        s, c = int(self.configs.features.ROI.NUM_SEGMENTS), int(self.configs.matcher.MODEL.ROI_DIM)
+        s, c = int(self.configs.features.ROI.NUM_SEGMENTS), self.feature_dim
         roi = np.zeros((0, s, c), np.float32) if roi_features is None else np.asarray(roi_features, np.float32)
         if roi.shape != (len(tubes), s, c):
             raise ValueError(f"{video_id}: RoI features have shape {list(roi.shape)} for {len(tubes)} tube(s), "
@@ -731,6 +816,117 @@ class STVGPredictor:
                           reason=None, tube_index=best.tube_index, mmn_score=best.mmn_score,
                           matcher_score=best.matcher_score, coverage=best.coverage, alternatives=alts, **common)
 
+    # -- mode tube_mmn ------------------------------------------------------------------------------
+    def _ground_tube_mmn(self, prep: PreparedVideo, queries: List[str], top_k: int) -> List[STVGResult]:
+        timings = dict(prep.timings)
+        t = time.perf_counter()
+        maps = self._tube_maps(prep, queries)
+        timings["tube_mmn"] = time.perf_counter() - t
+        t = time.perf_counter()
+        results = [self._tube_result(prep, query, maps[qi], top_k) for qi, query in enumerate(queries)]
+        timings["answer"] = time.perf_counter() - t
+        for r in results:
+            r.timings = dict(timings)
+        return results
+
+    def _tube_maps(self, prep: PreparedVideo, queries: List[str]) -> torch.Tensor:
+        """``Tensor[Q, K, N, N]``: the fused test score of every cell of every candidate tube for each
+        query (:meth:`TubeMMN.test_scores`); -inf where the cell is outside the map's mask, where its
+        sub-tube is empty, and where the sub-tube has no frame inside the section."""
+        from temporal.data.features import prepare_features
+        from temporal.st_iou import cell_box_bounds
+
+        cfg, model, dev = self.configs.temporal, self.tube_mmn, self.device
+        n, q, k = int(cfg.MODEL.NUM_CLIPS), len(queries), len(prep.tubes)
+        if k == 0:
+            return torch.full((q, 0, n, n), float("-inf"))
+        roi = torch.from_numpy(np.ascontiguousarray(prep.roi_features))
+        feats = torch.stack([prepare_features(roi[t], int(cfg.MODEL.NUM_PRE_CLIPS)) for t in range(k)])  # as in training
+        lengths = [len(t) for t in prep.tubes]
+        ids, mask = _tokenize_mmn(model.mmn, queries, int(cfg.DATASET.MAX_SENT_LEN))
+        ids, mask = ids.to(dev), mask.to(dev)
+        sent_video = torch.zeros(q, dtype=torch.long, device=dev)  # every tube is of this one video
+        parts = []
+        with torch.no_grad():  # tubes in chunks: memory stays bounded with many tubes
+            for lo in range(0, k, TUBE_BATCH):
+                chunk = feats[lo:lo + TUBE_BATCH].to(dev)
+                b = chunk.shape[0]
+                out = model(chunk, torch.zeros(b, dtype=torch.long, device=dev), ids, mask, sent_video)
+                # pairs come grouped by sentence, tubes in increasing index: [Q * b] -> [Q, b]
+                parts.append(model.test_scores(out, lengths[lo:lo + b]).float().cpu().view(q, b, n, n))
+        scores = torch.cat(parts, dim=1)
+        first, last = prep.section_frames
+        inside = []
+        for tube in prep.tubes:  # cell (i, j) has a frame in the section iff its rows hold one
+            hit = torch.cat([torch.zeros(1, dtype=torch.int64),
+                             ((tube.frames >= first) & (tube.frames <= last)).long().cumsum(0)])
+            bounds = cell_box_bounds(len(tube), n)
+            inside.append(hit[bounds[None, 1:]] > hit[bounds[:-1, None]])
+        return scores.masked_fill(~torch.stack(inside)[None], float("-inf"))
+
+    def _tube_answers(self, prep: PreparedVideo, scores: torch.Tensor, count: int
+                      ) -> List[Tuple[int, int, int, float, Tube]]:
+        """Up to ``count`` answers ``(tube index, i, j, score, sub-tube)`` of one query, best first
+        (``scores Tensor[K, N, N]``). The sub-tube of cell (i, j) is cut to the section and has a box
+        on every frame of its interval. Greedy spatio-temporal NMS: a candidate whose vIoU
+        (:func:`stvg.ops.tube_viou`) with a kept answer exceeds ``NMS_THRESH`` is skipped (cells of
+        one tube: their temporal IoU; equal sub-tubes of small tubes: 1)."""
+        from temporal.st_iou import cell_sub_tube
+
+        n = scores.shape[-1]
+        flat = scores.flatten()
+        cand = torch.nonzero(torch.isfinite(flat)).flatten()
+        order = cand[torch.sort(flat[cand], descending=True, stable=True).indices].tolist()
+        first, last = prep.section_frames
+        thresh = float(self.join.NMS_THRESH)
+        kept: List[Tuple[int, int, int, float, Tube]] = []
+        for c in order:
+            if len(kept) >= count:
+                break
+            k, rest = divmod(c, n * n)
+            i, j = divmod(rest, n)
+            sub = cell_sub_tube(prep.tubes[k], i, j, n).crop(first, last)
+            if len(sub) != sub.end_frame - sub.start_frame + 1:  # linked tubes are dense; tube files may not be
+                sub = fill_tube(sub, sub.start_frame, sub.end_frame)
+            if any(float(tube_viou(sub, other[4])) > thresh for other in kept):
+                continue
+            kept.append((k, i, j, float(flat[c]), sub))
+        return kept
+
+    def _tube_result(self, prep: PreparedVideo, query: str, scores: torch.Tensor, top_k: int) -> STVGResult:
+        fps = prep.fps
+        finite = torch.isfinite(scores)
+        common = dict(video_id=prep.video_id, query=query, fps=fps, num_frames=prep.num_frames, width=prep.width,
+                      height=prep.height, section=prep.section,
+                      score_map=torch.where(finite, scores, torch.zeros_like(scores)),
+                      score_mask=self.tube_mmn.mmn.mask.cpu(),
+                      windows=[(t.start_frame / fps, (t.end_frame + 1) / fps) for t in prep.tubes],
+                      candidates=list(prep.tubes), mode="tube_mmn",
+                      tube_scores=scores.flatten(1).amax(dim=1) if len(prep.tubes) else torch.zeros(0))
+        answers = self._tube_answers(prep, scores, top_k + 1)
+        if not answers:
+            a, b = prep.section_frames
+            if not prep.tubes:
+                how = f"detector {prep.detector}" if prep.detector else "the tube files"
+                reason = (f"no person detected in {prep.section[0]:.2f}-{prep.section[1]:.2f} s ({how}): no tube "
+                          "to answer with; the interval is the whole section")
+            else:
+                reason = (f"none of the {len(prep.tubes)} person tube(s) has a cell with a box inside the section; "
+                          "the interval is the whole section")
+            return STVGResult(segment=Segment(a / fps, (b + 1) / fps), frames=(a, b),
+                              tube=Tube(torch.zeros(0, dtype=torch.int64), torch.zeros(0, 4)), score=0.0,
+                              reason=reason, **common)
+
+        def seg(sub: Tube) -> Segment:
+            return Segment(sub.start_frame / fps, (sub.end_frame + 1) / fps)
+
+        k, i, j, score, sub = answers[0]
+        alts = [Alternative(seg(s), (s.start_frame, s.end_frame), s, sc, sc, 0.0, 1.0, kk, -1, (ii, jj))
+                for kk, ii, jj, sc, s in answers[1:]]
+        return STVGResult(segment=seg(sub), frames=(sub.start_frame, sub.end_frame), tube=sub, score=score,
+                          reason=None, tube_index=k, mmn_score=score, matcher_score=0.0, coverage=1.0,
+                          alternatives=alts, cell=(i, j), **common)
+
 
 def _tokenize_mmn(model, queries: Sequence[str], max_len: int) -> Tuple[torch.Tensor, torch.Tensor]:
     from stvg.text import tokenize
@@ -804,42 +1000,66 @@ def _cast(state: Mapping[str, torch.Tensor], dtype: Optional[torch.dtype]) -> Di
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
 
-def assemble_model_file(temporal: str, matcher: str, features_cfg: Config, spatial_cfg: Config,
+def assemble_model_file(temporal: str, matcher: Optional[str], features_cfg: Config, spatial_cfg: Config,
                         join: Optional[Mapping] = None, clip_seconds: Optional[float] = None,
                         store_backbone: bool = False, dtype: Optional[torch.dtype] = None,
-                        sources: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """The model-file dict (:mod:`stvg.model_file`) of two trained runs (a run folder: its best.pth,
+                        sources: Optional[Mapping[str, Any]] = None, mode: str = "two_stage") -> Dict[str, Any]:
+    """The model-file dict (:mod:`stvg.model_file`) of trained runs (a run folder: its best.pth,
     else last.pth; or a checkpoint file) and the feature and spatial settings they were trained on.
 
-    ``clip_seconds``: the temporal model's training clip length (default: the median duration of its
-    training annotations, ``DATASET.TRAIN_ANN``). ``store_backbone``: store the backbone's weights even
-    when they can be rebuilt by name or seed. ``dtype`` (e.g. ``torch.float16``): stored weights are
-    cast to it (they are cast back to float32 on loading). Frozen pretrained text encoders are not
+    ``mode`` ``two_stage``: a moment-mode MMN run (``temporal``) and a ``matcher`` run; ``tube_mmn``:
+    a tube-mode MMN run (``MODEL.MODE tube``) alone (``matcher`` None, no ``clip_seconds``; of the
+    join options only ``NMS_THRESH`` may differ from its default). ``clip_seconds`` (two_stage): the
+    temporal model's training clip length (default: the median duration of its training
+    annotations, ``DATASET.TRAIN_ANN``). ``store_backbone``: store the backbone's weights even when
+    they can be rebuilt by name or seed. ``dtype`` (e.g. ``torch.float16``): stored weights are cast
+    to it (they are cast back to float32 on loading). Frozen pretrained text encoders are not
     stored. Every check of :class:`STVGPredictor` about the stages agreeing is made here too."""
     from spatial.matcher import build_matcher
     from spatial.matcher.defaults import matcher_config_from_dict
     from temporal.defaults import TEMPORAL_DEFAULTS
     from temporal.model import MMN
+    from temporal.tube_mmn import TubeMMN
 
-    tpath, mpath = _run_checkpoint(temporal, "temporal"), _run_checkpoint(matcher, "matcher")
+    from .model_file import MODES
+
+    if mode not in MODES:
+        raise ValueError(f"unknown pipeline mode {mode!r} (known: {', '.join(MODES)})")
+    tube = mode == "tube_mmn"
+    if tube and matcher is not None:
+        raise ValueError("mode tube_mmn takes no matcher run: it answers with the tube-conditioned MMN alone")
+    if not tube and matcher is None:
+        raise ValueError("mode two_stage needs a matcher run (--matcher)")
+    if tube and clip_seconds is not None:
+        raise ValueError("mode tube_mmn has no training clip length (--clip-seconds): each tube's map covers "
+                         "that tube's own span")
+    tpath = _run_checkpoint(temporal, "temporal")
     tck = read_checkpoint(tpath, require=("model", "config"), what="temporal checkpoint")
-    mck = read_checkpoint(mpath, require=("model", "config"), what="matcher checkpoint")
     tcfg = _config_from(TEMPORAL_DEFAULTS, tck["config"], f"{tpath}: config")
-    try:
-        mcfg = matcher_config_from_dict(mck["config"])
-    except ConfigError as e:
-        raise ConfigError(f"{mpath}: {e}") from None
-
-    if clip_seconds is None:
+    want = "tube" if tube else "moment"
+    if tcfg.MODEL.MODE != want:
+        raise ValueError(f"{tpath}: the temporal run was trained with MODEL.MODE {tcfg.MODEL.MODE}, but mode {mode} "
+                         f"needs MODEL.MODE {want} (use --mode {'two_stage' if tube else 'tube_mmn'})")
+    if tube:
+        check_tube_join(join_config(join or {}), "join options")
+    elif clip_seconds is None:
         clip_seconds = _training_clip_seconds(tcfg, tpath)
-    mmn = MMN(tcfg.MODEL)  # its text encoder as the config builds it (by name, or random)
-    t_state, t_stored, t_ident = _text_part(dict(tck["model"]), TEMPORAL_TEXT_PREFIX, mmn.text_encoder.encoder,
-                                            tcfg.MODEL)
-    load_state_dict(mmn, tck["model"], source=tpath, ignore_missing=() if t_stored else (TEMPORAL_TEXT_PREFIX,))
-    mt = build_matcher(mcfg)
-    m_state, m_stored, m_ident = _text_part(dict(mck["model"]), mt.encoder_prefix, mt.text_encoder.encoder,
-                                            mcfg.MODEL)
-    load_state_dict(mt, mck["model"], source=mpath, ignore_missing=() if m_stored else (mt.encoder_prefix,))
+    model = (TubeMMN if tube else MMN)(tcfg.MODEL)  # its text encoder as the config builds it (by name, or random)
+    prefix = TUBE_TEXT_PREFIX if tube else TEMPORAL_TEXT_PREFIX
+    encoder = (model.mmn if tube else model).text_encoder.encoder
+    t_state, t_stored, t_ident = _text_part(dict(tck["model"]), prefix, encoder, tcfg.MODEL)
+    load_state_dict(model, tck["model"], source=tpath, ignore_missing=() if t_stored else (prefix,))
+    if not tube:
+        mpath = _run_checkpoint(matcher, "matcher")
+        mck = read_checkpoint(mpath, require=("model", "config"), what="matcher checkpoint")
+        try:
+            mcfg = matcher_config_from_dict(mck["config"])
+        except ConfigError as e:
+            raise ConfigError(f"{mpath}: {e}") from None
+        mt = build_matcher(mcfg)
+        m_state, m_stored, m_ident = _text_part(dict(mck["model"]), mt.encoder_prefix, mt.text_encoder.encoder,
+                                                mcfg.MODEL)
+        load_state_dict(mt, mck["model"], source=mpath, ignore_missing=() if m_stored else (mt.encoder_prefix,))
 
     b = features_cfg.BACKBONE
     bb = build_backbone(b.NAME, b.WEIGHTS, amp=b.AMP, seed=b.SEED)
@@ -851,18 +1071,22 @@ def assemble_model_file(temporal: str, matcher: str, features_cfg: Config, spati
         backbone["state_dict"] = _cast(bb.model.state_dict(), dtype)
     sp = spatial_cfg.to_dict()
     sp["DETECTION"]["CACHE_DIR"] = ""  # a model file holds no paths
-    src = {"temporal": _source(tpath, tck), "matcher": _source(mpath, mck)}
+    src = {"temporal": _source(tpath, tck)}
+    if not tube:
+        src["matcher"] = _source(mpath, mck)
     if kind == "stored":
         src["backbone_weights"] = _source(label)
     src.update(dict(sources or {}))
-    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "version": project_version(), "mode": "two_stage",
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "version": project_version(), "mode": mode,
             "features": {"config": features_cfg.to_dict(), "backbone": backbone},
             "spatial": {"config": sp},
-            "temporal": {"config": tcfg.to_dict(), "model": _cast(t_state, dtype), "clip_seconds": float(clip_seconds),
+            "temporal": {"config": tcfg.to_dict(), "model": _cast(t_state, dtype),
                          "text_encoder_stored": t_stored, "text_encoder": t_ident},
-            "matcher": {"config": mcfg.to_dict(), "model": _cast(m_state, dtype),
-                        "text_encoder_stored": m_stored, "text_encoder": m_ident},
             "join": join_config(join or {}).to_dict(), "sources": src}
+    if not tube:
+        data["temporal"]["clip_seconds"] = float(clip_seconds)
+        data["matcher"] = {"config": mcfg.to_dict(), "model": _cast(m_state, dtype),
+                           "text_encoder_stored": m_stored, "text_encoder": m_ident}
     validate_model_file(data, "assembled model file")
     check_stages(stage_configs(data, "assembled model file"), data, "assembled model file")
     return data

@@ -11,6 +11,9 @@ result as JSON (0-based frames, x1 y1 x2 y2 pixels, seconds; plus the challenge 
 frame numbers). --vis draws the answer: .mp4/.mkv/.gif = the video with the tube, the sentence and
 a time bar, and the MMN score map next to it (<name>.scoremap.png); .jpg/.png = frames across the
 answer and the score map in one picture. --join KEY VALUE changes a join option (stvg.join).
+Both pipeline modes work (the model file's "mode"): two_stage (MMN interval x matched tube) and
+tube_mmn (the best cell of one map per candidate tube; its score map is the answer tube's map, and
+only the join option NMS_THRESH applies).
 
 Exit status: 0 done (also when no person was found: the summary says so); 2 bad input (missing or
 unreadable video, empty query, bad model file, unavailable device, output of an unknown type).
@@ -64,9 +67,12 @@ def check_outputs(a: argparse.Namespace) -> None:
 def summary(r) -> str:
     lines = [f"{r.video_id}: \"{r.query}\""]
     if r.found:
+        how = (f"tube-MMN, tube {r.tube_index} of {len(r.candidates)}, cell ({r.cell[0]}, {r.cell[1]})"
+               if r.mode == "tube_mmn" else
+               f"temporal {r.mmn_score:.3f} x matcher {r.matcher_score:.3f}, tube {r.tube_index} of "
+               f"{len(r.candidates)}, coverage {r.coverage:.2f}")
         lines.append(f"  interval {r.segment.start:.2f}-{r.segment.end:.2f} s, frames {r.frames[0]}..{r.frames[1]} "
-                     f"(0-based), score {r.score:.4f} (temporal {r.mmn_score:.3f} x matcher {r.matcher_score:.3f}, "
-                     f"tube {r.tube_index} of {len(r.candidates)}, coverage {r.coverage:.2f})")
+                     f"(0-based), score {r.score:.4f} ({how})")
     else:
         lines.append(f"  no answer: {r.reason}")
         lines.append(f"  best interval {r.segment.start:.2f}-{r.segment.end:.2f} s, frames {r.frames[0]}..{r.frames[1]}")
@@ -75,7 +81,7 @@ def summary(r) -> str:
                      f"score {alt.score:.4f}")
     t = r.timings
     stages = " ".join(f"{k} {t[k]:.2f}" for k in ("decode", "detection", "linking", "features", "temporal",
-                                                 "matcher", "join") if k in t)
+                                                 "matcher", "join", "tube_mmn", "answer") if k in t)
     lines.append(f"  seconds: {stages}; total {t.get('total', 0.0):.2f}")
     return "\n".join(lines)
 
@@ -85,14 +91,19 @@ def draw(path: str, video: str, r, vis_fps: float) -> list:
     import numpy as np
 
     from stvg.video import VideoReader
-    from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, stack_images, tile_images,
-                                write_overlay)
+    from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, score_map_image, stack_images,
+                                tile_images, write_overlay)
 
     reader = VideoReader(video)
     timeline = Timeline(reader.duration, pred=r.segment.as_tuple(), section=r.section)
     label = f"score {r.score:.3f}" if r.found else (r.reason or "")[:80]
-    smap = result_score_map(r.score_map, r.score_mask, r.windows, r.segment.as_tuple(),
-                            title=f"MMN score map: {r.query[:40]}")
+    if r.mode == "tube_mmn":  # the answer tube's own map (no map without a tube)
+        k = r.tube_index
+        smap = (score_map_image(r.score_map[k], r.score_mask, pred_cell=r.cell, window=r.windows[k],
+                                title=f"tube {k} score map: {r.query[:36]}") if r.found else None)
+    else:
+        smap = result_score_map(r.score_map, r.score_mask, r.windows, r.segment.as_tuple(),
+                                title=f"MMN score map: {r.query[:40]}")
     ext = os.path.splitext(path)[1].lower()
     s0, s1 = r.section
     if ext in VIDEO_OUT:
@@ -101,6 +112,8 @@ def draw(path: str, video: str, r, vis_fps: float) -> list:
         frames = answer_frames(reader.get_frames(idx), idx.tolist(), reader.fps, r.tube, None, r.query, timeline, label,
                                max_width=480 if ext == ".gif" else 0)
         write_overlay(path, frames, min(fps, reader.fps))
+        if smap is None:
+            return [path]
         side = os.path.splitext(path)[0] + ".scoremap.png"
         save_image(side, smap)
         return [path, side]
@@ -109,7 +122,8 @@ def draw(path: str, video: str, r, vis_fps: float) -> list:
     lo, hi = max(0, a - margin), min(reader.num_frames - 1, b + margin)
     idx = np.unique(np.linspace(lo, hi, 8).round().astype(np.int64))
     frames = answer_frames(reader.get_frames(idx), idx.tolist(), reader.fps, r.tube, None, r.query, timeline, label)
-    save_image(path, stack_images([tile_images(frames, cols=4, thumb_width=320), smap], axis=0))
+    tiles = tile_images(frames, cols=4, thumb_width=320)
+    save_image(path, tiles if smap is None else stack_images([tiles, smap], axis=0))
     return [path]
 
 

@@ -183,3 +183,40 @@ def test_fine_tuned_pretrained_encoders_are_stored_and_rebuilt_offline(tmp_path)
     assert torch.equal(pred.matcher.text_encoder.encoder.embeddings.word_embeddings.weight,
                        matcher.text_encoder.encoder.embeddings.word_embeddings.weight)
     assert len(pred.matcher.tokenizer) == 30522
+
+
+def test_parts_of_each_mode(model, tmp_path):
+    """A tube_mmn file holding a matcher part, or a two_stage one without, is refused naming the field."""
+    from tests.test_pipeline_tube_mmn import build_tube_model_file
+
+    _, data = model
+    broken = copy.deepcopy(data)
+    del broken["matcher"]
+    with pytest.raises(ModelFileError, match="m.pth: model file field 'matcher': missing .mode two_stage needs"):
+        validate_model_file(broken, "m.pth")
+    tube = read_model_file(build_tube_model_file(tmp_path))
+    assert tube["mode"] == "tube_mmn" and "clip_seconds" not in tube["temporal"]
+    validate_model_file(tube, "t.pth")
+    with pytest.raises(ModelFileError, match="t.pth: model file field 'matcher': a tube_mmn model file holds no "
+                                             "matcher part"):
+        validate_model_file({**tube, "matcher": data["matcher"]}, "t.pth")
+    bad = copy.deepcopy(tube)
+    bad["temporal"]["clip_seconds"] = -1.0
+    with pytest.raises(ModelFileError, match="temporal.clip_seconds.*must be > 0"):
+        validate_model_file(bad, "t.pth")
+    # the mode and the temporal model's MODEL.MODE must agree
+    with pytest.raises(ModelFileError, match="MODEL.MODE is 'moment' but the model file's mode tube_mmn needs"):
+        STVGPredictor(_without(data, "matcher", mode="tube_mmn"), "m.pth", device="cpu")
+    with pytest.raises(ModelFileError, match="MODEL.MODE is 'tube' but the model file's mode two_stage needs"):
+        STVGPredictor({**copy.deepcopy(tube), "mode": "two_stage", "matcher": data["matcher"],
+                       "temporal": {**tube["temporal"], "clip_seconds": 4.0}}, "t.pth", device="cpu")
+    bad = copy.deepcopy(tube)
+    bad["join"]["TUBE_COVERAGE"] = "cut"
+    with pytest.raises(Exception, match="TUBE_COVERAGE = 'cut' has no effect in mode tube_mmn"):
+        STVGPredictor(bad, "t.pth", device="cpu")
+
+
+def _without(data, part, **changes):
+    out = {k: v for k, v in copy.deepcopy(data).items() if k != part}
+    out.update(changes)
+    return out
