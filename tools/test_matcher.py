@@ -8,8 +8,8 @@
 Data: DATASET.TEST_ANN, DATASET.TUBES, DATASET.FEATURES (the learned matcher only). TEST.WINDOW gt
 scores each video within its ground-truth span, none over whole tubes. The learned matcher's MODEL
 settings come from its checkpoint. Videos with no tube get an empty ranking with the reason.
+--device overrides DEVICE. Exit codes: 0 tested, 2 bad input or config.
 """
-import argparse
 import json
 import pathlib
 import sys
@@ -18,13 +18,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from spatial.matcher import load_matcher_config  # noqa: E402
 from spatial.matcher.inference import test_matcher  # noqa: E402
-from stvg.config import ConfigError  # noqa: E402
+from stvg.cli import check_output_suffix, tool_main, tool_parser  # noqa: E402
 from stvg.engine import setup_cli_logging  # noqa: E402
 
 
+@tool_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=None, help="YAML file (data and test settings)")
+    ap = tool_parser(__doc__)
     ap.add_argument("--weights", help="matcher checkpoint (best.pth / last.pth of tools/train_matcher.py)")
     ap.add_argument("--backend", choices=("learned", "clip"), default="learned")
     ap.add_argument("--video-dir", help="folder of the videos (clip backend)")
@@ -32,17 +32,16 @@ def main(argv=None) -> int:
     ap.add_argument("--predictions", help="per-video rankings JSON")
     ap.add_argument("--skip-missing", action="store_true", help="skip videos absent from the feature file")
     ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("overrides", nargs="*", help="KEY VALUE pairs")
     args = ap.parse_args(argv)
-    setup_cli_logging()
+    setup_cli_logging(args.log_level)
+    check_output_suffix(args.out, (".json",), "--out")
+    check_output_suffix(args.predictions, (".json",), "--predictions")
     overrides = list(args.overrides) + (["DATASET.SKIP_MISSING", "True"] if args.skip_missing else [])
-    try:
-        cfg = load_matcher_config(args.config, overrides)
-        metrics = test_matcher(cfg, args.weights, args.backend, args.video_dir, args.out, args.predictions,
-                               progress=not args.no_progress)
-    except (ConfigError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.device != "auto":
+        overrides += ["DEVICE", args.device]
+    cfg = load_matcher_config(args.config, overrides)
+    metrics = test_matcher(cfg, args.weights, args.backend, args.video_dir, args.out, args.predictions,
+                           progress=not args.no_progress)
     print(json.dumps(metrics, indent=1))
     return 0
 
