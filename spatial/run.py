@@ -1,6 +1,6 @@
 """The spatial stage over a whole dataset: person detection into the cache, and one tube file per video.
 
-    summary = detect_dataset(videos, detector, cache_root="cache/detections", stride=4)
+    summary = detect_dataset(videos, detector, cache_root="outputs/detections", stride=4)
     summary = build_dataset_tubes(videos, cfg, "tubes/")     # -> tubes/<video id>.json
 
 ``videos``: ``{video_id: path}`` (ids: :mod:`stvg.data.ids`; listings: ``videos_in_folder``,

@@ -4,7 +4,7 @@
 One video (prints the tubes; optional tube file and contact sheet):
     python tools/build_tubes.py --video clip.mp4 --out tubes.json --vis sheet.png
     python tools/build_tubes.py --video clip.mp4 --detector torchvision --stride 2 --device cuda \
-        --opts DETECTOR.TORCHVISION.MODEL fasterrcnn_mobilenet_v3_large_fpn
+        DETECTOR.TORCHVISION.MODEL fasterrcnn_mobilenet_v3_large_fpn
 
 A whole dataset (one OUT_DIR/<video id>.json per video; sharded, resumable, failures listed):
     python tools/build_tubes.py --ann test.json --video-dir videos/ --out-dir tubes/ --cache-dir cache/det
@@ -13,8 +13,9 @@ A whole dataset (one OUT_DIR/<video id>.json per video; sharded, resumable, fail
 
 Video ids are the file names with extension (the annotation keys). With a detection cache
 (``--cache-dir`` or DETECTION.CACHE_DIR, e.g. filled by tools/detect_persons.py), cached detections
-are reused and missing ones detected and cached. Options not given here are set with
-``--config FILE`` (see configs/spatial/) and ``--opts KEY VALUE``; the resolved config is written
+are reused and missing ones detected and cached; a dataset run without one caches next to its
+output (``OUT_DIR.detections``). Options not given here are set with ``--config FILE`` (see
+configs/spatial/) and trailing ``KEY VALUE`` overrides; the resolved config is written
 next to ``--out`` (``<out>.config.yaml``) or into ``--out-dir`` (``config.yaml``).
 Exit status: 0 done; 1 some videos failed (listed in OUT_DIR.failures.json); 2 bad input or config.
 """
@@ -23,19 +24,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stvg.cli import tool_main, tool_parser
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="one video file")
     src.add_argument("--videos", metavar="DIR", help="every video file in DIR (needs --out-dir)")
     src.add_argument("--ann", metavar="FILE", help="the videos of an HC-STVG annotation file (needs "
                      "--video-dir and --out-dir)")
     ap.add_argument("--video-dir", metavar="DIR", help="folder of the videos named in --ann")
-    ap.add_argument("--config", default=None, help="spatial YAML config (configs/spatial/*.yaml)")
     ap.add_argument("--detector", default=None, help="hog | torchvision | detectron2 | precomputed")
     ap.add_argument("--stride", type=int, default=None, help="detect every STRIDE-th frame")
-    ap.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
     ap.add_argument("--cache-dir", default=None, help="detection cache folder (resumes, reuses)")
     ap.add_argument("--video-id", default=None, help="--video: id in the output (default: the file name)")
     ap.add_argument("--out", default=None, help="--video: tube JSON to write")
@@ -46,7 +47,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--num-shards", type=int, help="--videos/--ann: split the videos into this many shares ...")
     ap.add_argument("--shard", type=int, help="... and build this one (0-based)")
     ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("--opts", nargs="*", default=[], help="KEY VALUE config overrides")
     a = ap.parse_args(argv)
     one = {"--out": a.out, "--vis": a.vis, "--video-id": a.video_id}
     many = {"--out-dir": a.out_dir, "--num-shards": a.num_shards, "--shard": a.shard}
@@ -58,21 +58,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
+@tool_main
 def main(argv=None) -> int:
     a = parse_args(argv)
     from spatial.defaults import load_spatial_config
-    from stvg.config import ConfigError
-    from stvg.video import VideoReadError
 
-    overrides = list(a.opts)
+    overrides = list(a.overrides)
+    cache = a.cache_dir if a.cache_dir is not None or a.video else None
     for key, val in (("DETECTOR.NAME", a.detector), ("DETECTION.STRIDE", a.stride),
-                     ("DETECTOR.DEVICE", a.device), ("DETECTION.CACHE_DIR", a.cache_dir)):
+                     ("DETECTOR.DEVICE", None if a.device == "auto" else a.device), ("DETECTION.CACHE_DIR", cache)):
         if val is not None:
             overrides += [key, str(val)]
     try:
         cfg = load_spatial_config(a.config, overrides)
+        if not a.video and not cfg.DETECTION.CACHE_DIR:  # a dataset run caches next to its output
+            cfg = load_spatial_config(a.config, overrides + ["DETECTION.CACHE_DIR", a.out_dir.rstrip("/\\") + ".detections"])
         return one_video(a, cfg) if a.video else dataset(a, cfg)
-    except (ConfigError, FileNotFoundError, VideoReadError, ValueError, ImportError) as e:
+    except ImportError as e:  # an optional detector backend that is not installed
         print(f"error: {e}", file=sys.stderr)
         return 2
 
