@@ -179,7 +179,7 @@ def our_config_yaml(path: pathlib.Path, setting, tokenizer_dir: str, bands: int)
                  TEXT_CONFIG_OVERRIDES=dict(TEXT), TOKENIZER=tokenizer_dir, IOU_SCALE=10.0,
                  CONTRASTIVE_SCORE_POW=0.5, PROPOSAL_CONV_BANDS=bands)
     loss = dict(MIN_IOU=0.5, MAX_IOU=1.0, NUM_POSITIVE=1, NEGATIVE_VIDEO_IOU=0.5, SENT_REMOVAL_IOU=0.5,
-                TAU_VIDEO=0.1, TAU_SENT=0.1, MARGIN=0.4, CONTRASTIVE_WEIGHT=0.05, ONLY_IOU=7,
+                TAU_VIDEO=0.1, TAU_SENT=0.1, MARGIN=0.4, CONTRASTIVE_WEIGHT=0.05, FULL_CONTRASTIVE_EPOCHS=7,
                 EXCLUDED_CELLS_IN_DENOMINATOR=True)
     path.write_text(yaml.safe_dump({"_BASE_": str(ROOT / "configs" / "temporal" / "_base.yaml"),
                                     "MODEL": model, "LOSS": loss}))
@@ -355,7 +355,7 @@ def run_setting(name, setting, mods, args, device, dtype, tokenizer_dir, workdir
     with cuda_redirect(device):
         loss_vid, loss_sent, loss_iou = ref(batch, cur_epoch=1)
     w = rcfg.MODEL.MMN.LOSS.CONTRASTIVE_WEIGHT
-    r_total = loss_iou + (loss_sent * w + loss_vid * w)  # mmn/engine/trainer.py, epoch <= ONLY_IOU
+    r_total = loss_iou + (loss_sent * w + loss_vid * w)  # mmn/engine/trainer.py, epoch <= FULL_CONTRASTIVE_EPOCHS
     out = ours(feats, ids, am, sent_video)
     gt = torch.cat(moments).to(device)
     ol = MMNLoss(cfg.LOSS, ours.mask)(out, torch.cat(batch.all_iou2d), sent_video, 1, gt)

@@ -15,6 +15,10 @@ Keys of note:
 * ``DEVICE``: "auto" picks CUDA when available (under torchrun: ``cuda:LOCAL_RANK``), else CPU.
 * ``MODEL.PROPOSAL_CONV_BANDS``: the proposal convs compute only row bands covering each layer's
   valid cells (this many per layer; the same numbers, less work); 0 runs the literal full-map stack.
+* ``LOSS.FULL_CONTRASTIVE_EPOCHS`` (the reference code's ``ONLY_IOU``): the contrastive terms have
+  their full weight for epochs <= this, and 0.01 x that weight after it.
+* ``SOLVER.FREEZE_TEXT_EPOCHS`` (the reference's ``FREEZE_BERT``, which applies to any encoder): the
+  transformers text encoder is frozen for epochs <= this.
 * ``LOSS.EXCLUDED_CELLS_IN_DENOMINATOR``: True reproduces the reference code, where same-video
   cells excluded from the sentence->video softmax still add exp(0) = 1 to its denominator.
 * ``MODEL.MODE``: ``"moment"`` (MMN on each video's clip features, R@n,IoU@m) or ``"tube"``
@@ -65,7 +69,7 @@ TEMPORAL_DEFAULTS: dict = {
         "NEGATIVE_VIDEO_IOU": 0.5,
         "SENT_REMOVAL_IOU": 0.5,
         "CONTRASTIVE_WEIGHT": 0.05,
-        "ONLY_IOU": 7,
+        "FULL_CONTRASTIVE_EPOCHS": 7,
         "EXCLUDED_CELLS_IN_DENOMINATOR": True,
         "ST_IOU_PLUS_ONE": False,
     },
@@ -79,7 +83,7 @@ TEMPORAL_DEFAULTS: dict = {
         "WEIGHT_DECAY": 1e-5,
         "BETAS": [0.9, 0.99],
         "CLIP_GRAD": 5.0,
-        "FREEZE_BERT": 4,
+        "FREEZE_TEXT_EPOCHS": 4,
         "AMP": True,
         "SEED": 0,
         "NUM_WORKERS": 0,

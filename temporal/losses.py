@@ -2,7 +2,7 @@
 
 Total, for training epoch ``epoch`` (1-based, as in the reference trainer)::
 
-    loss = loss_iou + W * (loss_vid + loss_sent)           if epoch <= ONLY_IOU
+    loss = loss_iou + W * (loss_vid + loss_sent)           if epoch <= FULL_CONTRASTIVE_EPOCHS
     loss = loss_iou + 0.01 * W * (loss_vid + loss_sent)    otherwise
 
 with ``W = LOSS.CONTRASTIVE_WEIGHT``. The returned ``loss_vid`` / ``loss_sent`` are the unweighted terms.
@@ -116,7 +116,7 @@ class MMNLoss:
         out: :class:`MMNOutput` of the model.
         iou_targets: ``Tensor[S, N, N]`` raw IoU of each cell with each sentence's ground truth.
         sent_video: ``LongTensor[S]`` video index of each sentence.
-        epoch: current epoch, 1-based (epochs > ONLY_IOU scale the contrastive term by 0.01).
+        epoch: current epoch, 1-based (epochs > FULL_CONTRASTIVE_EPOCHS scale the contrastive term by 0.01).
         gt_segments: ``Tensor[S, 2]`` ground-truth (start, end) of each sentence, in seconds
             (only their mutual IoU matters: same-video sentence removal).
     Returns:
@@ -133,7 +133,7 @@ class MMNLoss:
     def contrastive_factor(self, epoch: int) -> float:
         """Weight of ``loss_vid + loss_sent`` in the total at ``epoch``."""
         w = float(self.cfg.CONTRASTIVE_WEIGHT)
-        return w if epoch <= int(self.cfg.ONLY_IOU) else 0.01 * w
+        return w if epoch <= int(self.cfg.FULL_CONTRASTIVE_EPOCHS) else 0.01 * w
 
     def __call__(self, out: MMNOutput, iou_targets: torch.Tensor, sent_video: torch.Tensor, epoch: int,
                  gt_segments: torch.Tensor) -> Dict[str, torch.Tensor]:

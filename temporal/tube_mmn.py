@@ -21,7 +21,7 @@ Loss (:class:`TubeMMNLoss`), from the pieces of :mod:`temporal.losses`:
   loss does not do this); and it leaves out the tube at the positive's index *within its video*
   counted from the start of the batch, so for every video but the first it leaves out some other
   tube and keeps all cells of the positive tube (the positive cell included) as negatives.
-* total ``loss_iou + W * (loss_vid + loss_sent)``, W scaled by 0.01 after ONLY_IOU (``MMNLoss``).
+* total ``loss_iou + W * (loss_vid + loss_sent)``, W scaled by 0.01 after FULL_CONTRASTIVE_EPOCHS (``MMNLoss``).
 
 Test score of a pair's cell: MMN's ``((con * 0.5 + 0.5) ** CONTRASTIVE_SCORE_POW) * iou``; cells whose
 sub-tube is empty (tubes shorter than N boxes) are never chosen. (The released entry ranks by

@@ -110,7 +110,7 @@ def mmn_of(model: Model) -> MMN:
 
 def text_backbone_params(model: Model) -> List[nn.Parameter]:
     """The transformers encoder's parameters: the "bert" group (LR x TEXT_LR_FACTOR, frozen for
-    epochs <= FREEZE_BERT). The text LayerNorm and heads train with the base group, as in the
+    epochs <= FREEZE_TEXT_EPOCHS). The text LayerNorm and heads train with the base group, as in the
     reference."""
     return list(mmn_of(model).text_encoder.encoder.parameters())
 

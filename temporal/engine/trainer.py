@@ -1,5 +1,5 @@
 """MMN training: AdamW with a text-encoder LR group, MultiStepLR per epoch, gradient clipping, text
-encoder frozen for epochs <= FREEZE_BERT, AMP on CUDA, evaluation and an atomic checkpoint after every
+encoder frozen for epochs <= FREEZE_TEXT_EPOCHS, AMP on CUDA, evaluation and an atomic checkpoint after every
 epoch, exact ``--resume``, DistributedDataParallel under torchrun.
 
 Outputs in ``OUTPUT_DIR``: ``config.yaml`` (resolved config), ``last.pth`` (after every epoch),
@@ -137,7 +137,7 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool,
     bar = progress_bar(max(0, epochs - start + 1) * len(loader), enabled=progress)
     for epoch in range(start, epochs + 1):
         sampler.set_epoch(epoch)
-        frozen = epoch <= int(s.FREEZE_BERT)
+        frozen = epoch <= int(s.FREEZE_TEXT_EPOCHS)
         for p in text_params:
             p.requires_grad_(not frozen)
         net.train()

@@ -86,7 +86,7 @@ def tiny_overrides(train_ann: str, feat_path: str, out_dir: str, test_ann: Optio
         "DATASET.TEST_ANN", test_ann or train_ann, "DATASET.FEATURES", feat_path,
         "DATASET.MAX_SENT_LEN", "32",
         "SOLVER.EPOCHS", str(epochs), "SOLVER.BATCH_SIZE", "8", "SOLVER.MILESTONES", "[100]",
-        "SOLVER.FREEZE_BERT", "0", "SOLVER.LR", "0.001",
+        "SOLVER.FREEZE_TEXT_EPOCHS", "0", "SOLVER.LR", "0.001",
         "TEST.BATCH_SIZE", "16", "OUTPUT_DIR", out_dir,
     ]
     return ov + list(extra or [])

@@ -68,7 +68,7 @@ def test_hand_computed_bce_and_total_schedule():
     expected = (-math.log(0.9) - math.log(0.5) - math.log(0.8)) / 3
     assert abs(float(bce) - expected) < 1e-6
     out = MMNOutput(maps, maps, sent, sent, scores, torch.zeros(2, 2, 2), mask, sv)
-    crit = MMNLoss(loss_cfg(CONTRASTIVE_WEIGHT=0.05, ONLY_IOU=7), mask)
+    crit = MMNLoss(loss_cfg(CONTRASTIVE_WEIGHT=0.05, FULL_CONTRASTIVE_EPOCHS=7), mask)
     early = crit(out, iou, sv, 7, gts)
     late = crit(out, iou, sv, 8, gts)
     contrast = float(early["loss_vid"] + early["loss_sent"])

@@ -70,7 +70,7 @@ def _weights(path):
 
 def test_resume_reproduces_uninterrupted_run(planted, tmp_path, monkeypatch):
     # dropout on (BERT default 0.1), text encoder frozen for epoch 1, an LR milestone at 2
-    extra = ["SOLVER.FREEZE_BERT", "1", "SOLVER.MILESTONES", "[2]"]
+    extra = ["SOLVER.FREEZE_TEXT_EPOCHS", "1", "SOLVER.MILESTONES", "[2]"]
     full = tmp_path / "full"
     train(_cfg(planted, full, 3, extra), progress=False)
 

