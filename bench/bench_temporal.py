@@ -32,7 +32,7 @@ import torch
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from temporal.defaults import get_temporal_cfg  # noqa: E402
+from temporal.defaults import load_temporal_config  # noqa: E402
 from temporal.losses import MMNLoss  # noqa: E402
 from temporal.maps import iou_map  # noqa: E402
 from temporal.model import MMN  # noqa: E402
@@ -130,7 +130,7 @@ def timed(fn, steps: int, device):
 
 def run_setting(name: str, device: torch.device, batch: int, steps: int, amp: bool, dense: bool = False) -> dict:
     spec = SETTINGS[name]
-    cfg = get_temporal_cfg(None, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"] + spec["overrides"])
+    cfg = load_temporal_config(None, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"] + spec["overrides"])
     torch.manual_seed(0)
     model = MMN(cfg.MODEL).to(device)
     model.proposal_conv.dense = dense

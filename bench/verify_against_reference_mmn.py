@@ -231,7 +231,7 @@ def run_setting(name, setting, mods, args, device, dtype, tokenizer_dir, workdir
     from transformers import DistilBertTokenizer
 
     from temporal.checkpoint_import import load_state_dict_strict
-    from temporal.defaults import get_temporal_cfg
+    from temporal.defaults import load_temporal_config
     from temporal.evaluation import rank_moments
     from temporal.losses import MMNLoss
     from temporal.maps import iou_map, moment_map
@@ -271,7 +271,7 @@ def run_setting(name, setting, mods, args, device, dtype, tokenizer_dir, workdir
     rc = convert_main()(["--src", str(src), "--config", cfg_path, "--out", str(out_path)])
     if rc != 0:
         raise SystemExit(f"{name}: convert_mmn_checkpoint.py failed ({rc})")
-    cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    cfg = load_temporal_config(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
     ours = MMN(cfg.MODEL)
     load_state_dict_strict(ours, torch.load(out_path, map_location="cpu", weights_only=False)["model"])
 

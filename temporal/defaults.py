@@ -36,7 +36,7 @@ from typing import Iterable, Optional
 
 from stvg.config import Config, ConfigError, load_config
 
-__all__ = ["TEMPORAL_DEFAULTS", "MODES", "get_temporal_cfg"]
+__all__ = ["TEMPORAL_DEFAULTS", "MODES", "load_temporal_config"]
 
 TEMPORAL_DEFAULTS: dict = {
     "MODEL": {
@@ -113,7 +113,7 @@ TEMPORAL_DEFAULTS: dict = {
 MODES = ("moment", "tube")
 
 
-def get_temporal_cfg(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Config:
+def load_temporal_config(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Config:
     """Frozen temporal config: defaults <- ``path`` (with its ``_BASE_`` chain) <- overrides.
 
     Raises :class:`stvg.config.ConfigError` when ``MODEL.MODE`` is not one of :data:`MODES`."""

@@ -21,7 +21,7 @@ SYNTH = dict(VIDEO_DURATION=4.0, VIDEO_FPS=5.0, VIDEO_WIDTH=320, VIDEO_HEIGHT=18
 
 
 def temporal_cfg(**model):
-    from temporal.defaults import get_temporal_cfg
+    from temporal.defaults import load_temporal_config
 
     m = {"FEAT_DIM": 512, "NUM_PRE_CLIPS": 8, "NUM_CLIPS": 4, "HIDDEN": 16, "JOINT_DIM": 8, "POOLING_COUNTS": [3],
          "CONV_KERNEL": 3, "CONV_LAYERS": 1, "TEXT_ENCODER": "tiny-random-bert", "TOKENIZER": OFFLINE,
@@ -30,7 +30,7 @@ def temporal_cfg(**model):
     pairs = []
     for k, v in m.items():
         pairs += [f"MODEL.{k}", json.dumps(v)]
-    return get_temporal_cfg(None, pairs + ["DATASET.NAME", "hcstvg", "DATASET.MAX_SENT_LEN", "16"])
+    return load_temporal_config(None, pairs + ["DATASET.NAME", "hcstvg", "DATASET.MAX_SENT_LEN", "16"])
 
 
 def matcher_cfg(**model):

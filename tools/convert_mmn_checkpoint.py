@@ -15,7 +15,7 @@ import sys
 
 from stvg.cli import tool_main, tool_parser
 from temporal.checkpoint_import import OFFLINE_TEXT_OVERRIDES, convert_reference_checkpoint
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 
 
 @tool_main
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--src", required=True, help="reference checkpoint ({'model': state_dict})")
     p.add_argument("--out", required=True, help="output checkpoint path")
     args = p.parse_args(argv)
-    cfg = get_temporal_cfg(args.config, OFFLINE_TEXT_OVERRIDES + list(args.overrides))
+    cfg = load_temporal_config(args.config, OFFLINE_TEXT_OVERRIDES + list(args.overrides))
     report = convert_reference_checkpoint(args.src, cfg, args.out)
     print(report.summary())
     print(f"wrote {args.out}")

@@ -14,7 +14,7 @@ import sys
 
 from stvg.cli import tool_main, tool_parser
 from stvg.engine import setup_cli_logging
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from temporal.engine import evaluate_checkpoint
 
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     setup_cli_logging(args.log_level)
     overrides = list(args.overrides) + (["DEVICE", args.device] if args.device != "auto" else [])
-    cfg = get_temporal_cfg(args.config, overrides)
+    cfg = load_temporal_config(args.config, overrides)
     metrics = evaluate_checkpoint(cfg, args.weights, args.out, args.dump_scores,
                                   skip_missing=True if args.skip_missing else None,
                                   progress=not args.no_progress)

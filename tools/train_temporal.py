@@ -15,7 +15,7 @@ import sys
 
 from stvg.cli import tool_main, tool_parser
 from stvg.engine import setup_cli_logging
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from temporal.engine import train
 
 
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     overrides = list(args.overrides) + (["DATASET.SKIP_MISSING", "True"] if args.skip_missing else [])
     if args.device != "auto":
         overrides += ["DEVICE", args.device]
-    cfg = get_temporal_cfg(args.config, overrides)
+    cfg = load_temporal_config(args.config, overrides)
     summary = train(cfg, resume=args.resume, progress=not args.no_progress)
     if rank0:
         print(json.dumps(summary, indent=1))

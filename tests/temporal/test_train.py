@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from temporal.engine import CheckpointConfigError, train
 from temporal.maps import valid_mask
 from tests.temporal.temporal_b_helpers import planted_splits, tiny_overrides
@@ -20,7 +20,7 @@ def planted(tmp_path_factory):
 
 def _cfg(planted, out_dir, epochs, extra=()):
     train_ann, test_ann, feats = planted
-    return get_temporal_cfg(None, tiny_overrides(train_ann, feats, str(out_dir), test_ann, epochs=epochs,
+    return load_temporal_config(None, tiny_overrides(train_ann, feats, str(out_dir), test_ann, epochs=epochs,
                                                  extra=list(extra)))
 
 
@@ -40,7 +40,7 @@ def test_learns_planted_signal_and_tools_write_outputs(planted, tmp_path, capsys
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, 21))
     assert history[-1]["loss"] < history[0]["loss"]
-    saved_cfg = get_temporal_cfg(str(out / "config.yaml"))
+    saved_cfg = load_temporal_config(str(out / "config.yaml"))
     assert saved_cfg.SOLVER.TEXT_LR_FACTOR == 1.0 and saved_cfg.OUTPUT_DIR == str(out)
 
     metrics_path, dump_path = tmp_path / "m.json", tmp_path / "scores.pt"

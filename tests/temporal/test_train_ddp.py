@@ -21,10 +21,10 @@ def _worker(rank: int, world: int, port: int, overrides, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
                       RANK=str(rank), LOCAL_RANK=str(rank), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
-    from temporal.defaults import get_temporal_cfg
+    from temporal.defaults import load_temporal_config
     from temporal.engine import train
 
-    cfg = get_temporal_cfg(None, overrides)
+    cfg = load_temporal_config(None, overrides)
     summary, model = train(cfg, progress=False, return_model=True)
     assert not torch.distributed.is_initialized()  # the process group is closed at the end
     torch.save({"params": {k: v.detach() for k, v in model.named_parameters()}, "summary": summary},

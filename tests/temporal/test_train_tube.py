@@ -12,7 +12,7 @@ import torch
 
 from stvg.ops import tube_viou
 from stvg.structures import Tube
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from temporal.engine import train
 from temporal.st_iou import cell_sub_tube
 from tests.conftest import requires_cuda
@@ -105,7 +105,7 @@ def untrained_metrics(planted, tmp_path):
     from temporal.engine import run_inference
     from temporal.engine.build import build_dataset, build_model, build_test_loader
 
-    cfg = get_temporal_cfg(None, tube_overrides(planted, tmp_path / "untrained", 1))
+    cfg = load_temporal_config(None, tube_overrides(planted, tmp_path / "untrained", 1))
     torch.manual_seed(0)
     model, tok = build_model(cfg)
     metrics, _ = run_inference(model, build_test_loader(cfg, build_dataset(cfg, "test"), tok), cfg,
@@ -164,7 +164,7 @@ def test_resume_reproduces_uninterrupted_run(planted, tmp_path, monkeypatch):
     small = (planted[1], planted[1], planted[2], planted[3])  # 24 test videos as the train split
     extra = ["SOLVER.FREEZE_TEXT_EPOCHS", "1", "SOLVER.MILESTONES", "[2]", "SOLVER.BATCH_SIZE", "12"]
     full, part = tmp_path / "full", tmp_path / "part"
-    train(get_temporal_cfg(None, tube_overrides(small, full, 3, extra)), progress=False)
+    train(load_temporal_config(None, tube_overrides(small, full, 3, extra)), progress=False)
 
     import temporal.engine.trainer as trainer
 
@@ -178,9 +178,9 @@ def test_resume_reproduces_uninterrupted_run(planted, tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainer, "run_inference", crash_at_third_eval)
     with pytest.raises(KeyboardInterrupt):
-        train(get_temporal_cfg(None, tube_overrides(small, part, 3, extra)), progress=False)
+        train(load_temporal_config(None, tube_overrides(small, part, 3, extra)), progress=False)
     monkeypatch.setattr(trainer, "run_inference", real)
-    train(get_temporal_cfg(None, tube_overrides(small, part, 3, extra)), resume=True, progress=False)
+    train(load_temporal_config(None, tube_overrides(small, part, 3, extra)), resume=True, progress=False)
     a, b = _weights(full / "last.pth"), _weights(part / "last.pth")
     assert a.keys() == b.keys() and all(k.startswith("mmn.") for k in a)
     for k in a:
@@ -262,7 +262,7 @@ def test_targets_follow_the_pair_order_and_the_box_convention(planted, tmp_path)
     from temporal import st_iou_map
     from temporal.engine.build import build_dataset, build_model, build_test_loader
 
-    cfg = get_temporal_cfg(None, tube_overrides(planted, tmp_path, 1, ["LOSS.ST_IOU_PLUS_ONE", "True"]))
+    cfg = load_temporal_config(None, tube_overrides(planted, tmp_path, 1, ["LOSS.ST_IOU_PLUS_ONE", "True"]))
     train_set, test_set = build_dataset(cfg, "train"), build_dataset(cfg, "test")
     model, tok = build_model(cfg)
     batch = next(iter(build_test_loader(cfg, test_set, tok)))
@@ -280,7 +280,7 @@ def test_tube_configs(name):
     from temporal.maps import valid_mask
     from temporal.modules import FeaturePool
 
-    cfg = get_temporal_cfg(f"configs/temporal/{name}.yaml")
+    cfg = load_temporal_config(f"configs/temporal/{name}.yaml")
     m = cfg.MODEL
     assert (m.MODE, cfg.DATASET.NAME, cfg.DATASET.FEATURE_KEY) == ("tube", "hcstvg", "roi_features")
     assert (m.NUM_CLIPS, m.NUM_PRE_CLIPS) == (16, 32) and int(valid_mask(16, m.POOLING_COUNTS).sum()) == 136
@@ -300,10 +300,10 @@ def test_train_and_test_on_cuda_with_amp(planted, tmp_path):
     from temporal.engine import evaluate_checkpoint
 
     out = tmp_path / "cuda"
-    summary = train(get_temporal_cfg(None, tube_overrides(planted, out, 10, ["DEVICE", "cuda", "SOLVER.AMP", "True"])),
+    summary = train(load_temporal_config(None, tube_overrides(planted, out, 10, ["DEVICE", "cuda", "SOLVER.AMP", "True"])),
                     progress=False)
     assert summary["best_metrics"]["m_vIoU"] > 0.5, summary  # untrained 0.25
     assert torch.load(out / "last.pth", weights_only=True)["scaler"]["scale"] > 0  # the GradScaler was active
-    cpu = evaluate_checkpoint(get_temporal_cfg(None, tube_overrides(planted, out, 10, ["DEVICE", "cpu"])),
+    cpu = evaluate_checkpoint(load_temporal_config(None, tube_overrides(planted, out, 10, ["DEVICE", "cpu"])),
                               str(out / "best.pth"), progress=False)
     assert cpu["m_vIoU"] == pytest.approx(summary["best_metrics"]["m_vIoU"], abs=0.05)

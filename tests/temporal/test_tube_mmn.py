@@ -7,7 +7,7 @@ import torch
 from stvg.ops import tube_viou
 from stvg.structures import Tube
 from temporal import st_iou_map
-from temporal.defaults import get_temporal_cfg
+from temporal.defaults import load_temporal_config
 from temporal.losses import MMNLoss
 from temporal.st_iou import cell_sub_tube
 from temporal.tube_mmn import TubeMMN, TubeMMNLoss, nonempty_cells
@@ -22,7 +22,7 @@ TINY = ["MODEL.TEXT_ENCODER_PRETRAINED", "False",
 
 def tiny(*extra, seed=0):
     torch.manual_seed(seed)
-    cfg = get_temporal_cfg(None, TINY + list(extra))
+    cfg = load_temporal_config(None, TINY + list(extra))
     return TubeMMN(cfg.MODEL), cfg
 
 
