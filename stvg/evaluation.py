@@ -17,18 +17,23 @@ All arithmetic is float64. :func:`evaluate` gives bitwise the same numbers on CP
 per-frame IoUs run on the device, the sums in a fixed order on the CPU); the tensor entry points
 sum on the device and agree with the CPU to ~1e-16.
 
-Inputs are checked as ``tools/evaluate_stvg.py`` checks them. Predictions must be in the challenge
+Videos are matched by the submission id of both sides (:func:`stvg.data.ids.submission_id`, the
+file name without its video extension): an annotation file keys ``"55_vfjywN5CN0Y.mp4"``, a
+submission ``"55_vfjywN5CN0Y"``, and predictions keyed either way score the same; two ids naming
+one video (``"a.mp4"`` and ``"a"``) are an error naming both, on either side.
+
+Inputs are checked as ``tools/evaluate_stvg.py`` checks them, in the same pass that converts them
+for the frame matching (:func:`stvg.submission.entry_arrays`). Predictions must be in the challenge
 format (:data:`CHALLENGE_FORMAT`): any fault (see :func:`stvg.submission.validate`; videos missing
 from the predictions are allowed and score 0) raises :class:`stvg.submission.SubmissionError`
 listing the problems, unless ``lenient=True``, which scores what the official script could read
 (and logs the problems). Even then, predictions in another format altogether (an HC-STVG
-annotation file, the loader's records), with no readable entry, or with no video of the ground
-truth are refused. The ground truth is never lenient: a fault in it (a NaN box, a wrong schema,
+annotation file, the loader's records), with no readable entry, with no video of the ground
+truth, or with two keys naming one video are refused. The ground truth is never lenient: a fault in it (a NaN box, a wrong schema,
 an entry the HC-STVG loader skips) or an empty one raises :class:`GroundTruthError`.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import operator
@@ -41,13 +46,15 @@ import torch
 from .data.hcstvg import VideoAnnotation, load_hcstvg
 from .engine.device import resolve_device
 from .ops import box_iou_aligned
-from .submission import SubmissionError, tube_to_entry, validate
+from .submission import (EntryArrays, SubmissionError, entry_arrays, id_problems, match_key, tube_to_entry,
+                         validate)
 
 __all__ = ["evaluate", "HCSTVGEvaluator", "video_metrics", "summarize", "PaddedTubes", "pad_entries",
            "FramePairs", "match_frames", "ground_truth_entries", "prediction_problems", "GroundTruthError",
            "CHALLENGE_FORMAT", "THRESHOLDS"]
 
 log = logging.getLogger(__name__)
+_chain = itertools.chain.from_iterable
 
 THRESHOLDS = (0.3, 0.5)
 CHALLENGE_FORMAT = '{video id: {"st_frame": int, "ed_frame": int, "bbox": {"<frame>": [x1, y1, x2, y2], ...}}}'
@@ -126,8 +133,15 @@ def ground_truth_entries(ground_truth: Any, source: str = "ground truth") -> Dic
 
     Raises :class:`GroundTruthError` naming ``source`` (the file name, when there is one) for
     anything that cannot be scored against: not an object, no videos, a challenge entry with a
-    fault (a NaN box, ...), or any entry the HC-STVG loader would skip.
+    fault (a NaN box, ...), any entry the HC-STVG loader would skip, or two ids naming one video
+    (``"a.mp4"`` and ``"a"``: ids match by :func:`stvg.data.ids.submission_id`).
     """
+    return _ground_truth(ground_truth, source)[0]
+
+
+def _ground_truth(ground_truth: Any, source: str) -> Tuple[Dict[str, dict], Optional[EntryArrays]]:
+    """:func:`ground_truth_entries` and the entries' :class:`EntryArrays` (None when their frame keys
+    are not all canonical), from one pass of the check."""
     if not _is_mapping(ground_truth):
         raise GroundTruthError(source, [f"top level is {type(ground_truth).__name__}, not an object "
                                         "mapping video ids to entries"])
@@ -137,41 +151,40 @@ def ground_truth_entries(ground_truth: Any, source: str = "ground truth") -> Dic
     if isinstance(first, VideoAnnotation):
         records = ground_truth
     elif _is_mapping(first) and _is_mapping(first.get("bbox")):
-        problems = [] if _clean(ground_truth) else validate(ground_truth)
+        entries = dict(ground_truth)
+        arrays = entry_arrays(entries)
+        problems = id_problems(entries) if arrays is not None else validate(entries)
         if problems:
             raise GroundTruthError(source, problems)
-        return dict(ground_truth)
+        return entries, arrays
     else:
-        with _quiet(logging.getLogger(load_hcstvg.__module__)):  # its summary is in our error
-            records, report = load_hcstvg(ground_truth)
+        records, report = load_hcstvg(ground_truth, name=source)
         if report.problems:
-            report.source = source
             what = ("neither challenge format nor HC-STVG v1/v2 annotations: " if not records else "")
             raise GroundTruthError(source, [f"{what}{report.summary()}"] + [str(p) for p in report.problems])
-    out = {}
+    entries = {}
     for vid, ann in records.items():
         if not isinstance(ann, VideoAnnotation):
             raise GroundTruthError(source, [f"video {vid}: entry is {type(ann).__name__}, not a VideoAnnotation"])
         if ann.tube is None:
             raise GroundTruthError(source, [f"video {vid} has no tube (a query-only file cannot be scored)"])
-        out[vid] = tube_to_entry(ann.tube)
-    return out
+        entries[vid] = tube_to_entry(ann.tube)
+    problems = id_problems(entries)
+    if problems:
+        raise GroundTruthError(source, problems)
+    return entries, entry_arrays(entries)
 
 
 def prediction_problems(predictions: Any, ground_truth: Iterable[str]) -> List[str]:
     """What is wrong with predictions to be scored against the ground-truth ids (empty: nothing).
 
-    Exactly :func:`stvg.submission.validate` with ``allow_missing=True`` (fast path when all is
-    well), except that predictions in another format altogether give one problem saying what
-    was expected and what was found.
+    Exactly :func:`stvg.submission.validate` with ``allow_missing=True``, except that predictions
+    in another format altogether give one problem saying what was expected and what was found.
     """
     found = _foreign_format(predictions)
     if found:
         return [f"not in the challenge submission format {CHALLENGE_FORMAT}: found {found}"]
-    ids = ground_truth if isinstance(ground_truth, (set, frozenset, dict)) else set(ground_truth)
-    if _clean(predictions) and all(map(ids.__contains__, predictions)):
-        return []
-    return validate(predictions, ids, allow_missing=True)
+    return validate(predictions, ground_truth, allow_missing=True)
 
 
 def evaluate(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
@@ -183,59 +196,111 @@ def evaluate(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
     truth, build the evaluator once. ``lenient``: score predictions with faults as the official
     script reads them instead of raising :class:`stvg.submission.SubmissionError`.
     """
-    return HCSTVGEvaluator(ground_truth, thresholds, index_boxes=False).evaluate(
-        predictions, device, per_video, lenient=lenient)
+    return HCSTVGEvaluator(ground_truth, thresholds).evaluate(predictions, device, per_video, lenient=lenient)
 
 
 class HCSTVGEvaluator:
-    """The ground truth indexed once (frame keys, boxes as float64 arrays); :meth:`evaluate` then
-    scores any number of predictions (checkpoint sweeps, per-epoch validation).
+    """The ground truth checked and indexed once (frame numbers and boxes as arrays, ids by
+    submission id); :meth:`evaluate` then scores any number of predictions (checkpoint sweeps,
+    per-epoch validation).
 
-    Frames are matched by their keys, as the official script does. With ``lenient=True``, entries
-    the official script could not read score as if absent: a prediction without numeric
-    st_frame/ed_frame or without a bbox object scores 0; a predicted box that is not at least four
-    numbers counts in |S_i| but contributes IoU 0 (a longer one is read by its first four).
+    Frames are matched by their keys, as the official script does; videos by the submission id of
+    both sides (:func:`stvg.data.ids.submission_id`: ``"a.mp4"`` and ``"a"`` are one video). With
+    ``lenient=True``, entries the official script could not read score as if absent: a prediction
+    without numeric st_frame/ed_frame or without a bbox object scores 0; a predicted box that is
+    not at least four numbers counts in |S_i| but contributes IoU 0 (a longer one is read by its
+    first four).
     """
 
     def __init__(self, ground_truth: Mapping[str, Any], thresholds: Sequence[float] = THRESHOLDS,
-                 index_boxes: bool = True, source: str = "ground truth") -> None:
-        """``index_boxes``: convert every ground-truth box to float64 now (pays off from the second
-        evaluation on); False converts, per evaluation, only the boxes of frames the prediction has
-        (the faster choice for a single evaluation). ``source`` names the ground truth in errors."""
-        self.ground_truth = ground_truth_entries(ground_truth, source)
+                 source: str = "ground truth") -> None:
+        """``source`` names the ground truth in errors (:class:`GroundTruthError`)."""
+        self.ground_truth, arrays = _ground_truth(ground_truth, source)
         self.thresholds = tuple(thresholds)
-        keys, values, spans = [], [], []
-        for vid, g in self.ground_truth.items():
-            gb = g.get("bbox") if _is_mapping(g) else None
-            if not (_is_mapping(gb) and _is_number(g.get("st_frame")) and _is_number(g.get("ed_frame"))):
-                raise ValueError(f"ground truth video {vid}: expected st_frame, ed_frame (numbers) and "
-                                 "a bbox object")
-            keys.append(list(gb))
-            values.append(gb.values())
-            spans.append((g["st_frame"], g["ed_frame"]))
-        self._keys, self._values = keys, values
-        self._boxes = (_boxes_array(list(itertools.chain.from_iterable(values)), strict=True)
-                       if index_boxes else None)
-        self._counts = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
-        self._owner = np.repeat(np.arange(len(keys)), self._counts)
-        self._span = np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+        self._index = {match_key(vid): i for i, vid in enumerate(self.ground_truth)}
+        v = len(self.ground_truth)
+        self._span = np.zeros((v, 2), dtype=np.float64)
+        for i, g in enumerate(self.ground_truth.values()):
+            self._span[i] = (g["st_frame"], g["ed_frame"])
+        values = [g["bbox"].values() for g in self.ground_truth.values()]
+        boxes = arrays.boxes if arrays is not None else _boxes_array(list(_chain(values)), strict=True)
+        self._boxes_t = np.ascontiguousarray(boxes.T)  # float64[4, n]: coordinate-major, for the IoU
+        self._counts = np.fromiter((len(g["bbox"]) for g in self.ground_truth.values()), dtype=np.int64, count=v)
+        self._owner = np.repeat(np.arange(v), self._counts)
+        self._keys: Optional[List[List[Any]]] = None  # the frame keys, for predictions off the fast path
+        self._stride = self._frame_keys = None
+        if arrays is not None:  # (video, frame) -> one int64, for matching frames by numbers
+            stride = int(arrays.frames.max()) + 1 if arrays.frames.size else 1
+            if v * stride < 2 ** 62:
+                self._stride, self._frame_keys = stride, self._owner * stride + arrays.frames
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self.ground_truth)
+
+    def missing(self, predictions: Mapping[str, Any]) -> List[str]:
+        """The ground-truth ids that no prediction names (matched by submission id)."""
+        have = set(map(match_key, predictions))
+        return [vid for vid in self.ground_truth if match_key(vid) not in have]
 
     def pairs(self, predictions: Mapping[str, Any]) -> FramePairs:
-        """Pair every ground-truth frame with the prediction's box under the same key.
+        """Pair every ground-truth frame with the prediction's box under the same key (the
+        predictions are not checked; unknown videos are ignored)."""
+        owners, _ = self._video_index(predictions)
+        arrays = entry_arrays(predictions) if self._frame_keys is not None else None
+        if arrays is not None:
+            return self._pairs_by_number(arrays, owners)
+        return self._pairs_by_key(predictions, owners)
 
-        One Python loop over videos; the per-frame work runs in C (``map`` over ``dict.get``,
-        ``itertools.compress``, ``numpy.fromiter``), which is what makes this faster than a
-        per-frame Python loop.
-        """
-        v = len(self._keys)
+    def _video_index(self, predictions: Mapping[str, Any]) -> Tuple[List[int], List[Any]]:
+        """For each predicted video, its ground-truth row (-1: unknown), and the unknown ids.
+        Raises :class:`stvg.submission.SubmissionError` when two predictions name one video."""
+        get = self._index.get
+        owners = [get(match_key(vid), -1) for vid in predictions]
+        unknown = [vid for vid, i in zip(predictions, owners) if i < 0]
+        if len(set(owners)) + max(len(unknown) - 1, 0) != len(owners):
+            raise SubmissionError("predictions", [p for p in id_problems(predictions) if "same video" in p])
+        return owners, unknown
+
+    def _pairs_by_number(self, arrays: EntryArrays, owners: List[int]) -> FramePairs:
+        """The fast path: both sides' frame keys are canonical, so keys match when numbers do;
+        one ``searchsorted`` of the ground-truth (video, frame) numbers into the predicted ones,
+        rows in ground-truth order (as the per-key path gives them, for the same sums)."""
+        v = len(self)
+        own = np.asarray(owners, dtype=np.int64).reshape(-1)
+        known = own >= 0
+        pred_span = np.zeros((v, 2), dtype=np.float64)
+        valid = np.zeros(v, dtype=bool)
+        pred_span[own[known]] = arrays.span[known]
+        valid[own[known]] = True
+        row_owner = np.repeat(own, arrays.counts)
+        keep = (row_owner >= 0) & (arrays.frames < self._stride)  # other frames meet no GT frame
+        rows = np.flatnonzero(keep)
+        keys = row_owner[rows] * self._stride + arrays.frames[rows]
+        if keys.size > 1 and not (keys[1:] > keys[:-1]).all():
+            order = np.argsort(keys, kind="stable")
+            keys, rows = keys[order], rows[order]
+        if not keys.size:
+            hit = np.zeros(0, dtype=np.int64)
+            pred = np.zeros((4, 0))
+        else:
+            pos = np.searchsorted(keys, self._frame_keys).clip(max=keys.size - 1)
+            hit = np.flatnonzero(keys[pos] == self._frame_keys)
+            pred = arrays.boxes.T.take(rows[pos[hit]], axis=1)
+        return self._frame_pairs(self._boxes_t.take(hit, axis=1), pred, self._owner[hit], pred_span, valid)
+
+    def _pairs_by_key(self, predictions: Mapping[str, Any], owners: List[int]) -> FramePairs:
+        """Any predictions (lenient scoring, keys such as ``" 7"``): one Python loop over videos;
+        the per-frame work runs in C (``map`` over ``dict.get``, ``itertools.compress``,
+        ``numpy.fromiter``)."""
+        if self._keys is None:
+            self._keys = [list(g["bbox"]) for g in self.ground_truth.values()]
+        v = len(self)
+        by_row = {i: p for i, p in zip(owners, predictions.values()) if i >= 0}
         pred_span = np.zeros((v, 2), dtype=np.float64)
         valid = np.zeros(v, dtype=bool)
         found = []
-        for i, (vid, keys) in enumerate(zip(self.ground_truth, self._keys)):
-            p = predictions.get(vid)
+        for i, keys in enumerate(self._keys):
+            p = by_row.get(i)
             pb = p.get("bbox") if _is_mapping(p) else None
             if _is_mapping(pb) and _is_number(p.get("st_frame")) and _is_number(p.get("ed_frame")):
                 pred_span[i] = (p["st_frame"], p["ed_frame"])
@@ -243,45 +308,61 @@ class HCSTVGEvaluator:
                 found.append(map(pb.get, keys))  # the predicted box at each GT frame, or None
             else:
                 found.append(itertools.repeat(None, len(keys)))
-        at = list(itertools.chain.from_iterable(found))
+        at = list(_chain(found))
         hit_list = list(map(operator.is_not, at, itertools.repeat(None)))
         hit = np.array(hit_list, dtype=bool)
         pred = _boxes_array(list(itertools.compress(at, hit_list)), strict=False)
-        owner = self._owner[hit]
-        gt = (self._boxes[hit] if self._boxes is not None else _boxes_array(
-            list(itertools.compress(itertools.chain.from_iterable(self._values), hit_list)), strict=True))
-        # boxes stored coordinate-major ([4, n] memory seen as [n, 4]): the fast layout for the IoU
-        gt = np.ascontiguousarray(gt.T).T
-        pred = np.ascontiguousarray(pred.T).T
-        hits = np.bincount(owner, minlength=v).astype(np.int64)
-        return FramePairs(*(torch.from_numpy(x) for x in (gt, pred, owner, hits, pred_span,
+        return self._frame_pairs(self._boxes_t[:, hit], np.ascontiguousarray(pred.T), self._owner[hit],
+                                 pred_span, valid)
+
+    def _frame_pairs(self, gt: np.ndarray, pred: np.ndarray, owner: np.ndarray, pred_span: np.ndarray,
+                     valid: np.ndarray) -> FramePairs:
+        """``gt``, ``pred``: ``float64[4, n]``, passed on as ``[n, 4]`` views of coordinate-major
+        memory (the fast layout for the IoU)."""
+        hits = np.bincount(owner, minlength=len(self)).astype(np.int64)
+        return FramePairs(*(torch.from_numpy(x) for x in (gt.T, pred.T, owner, hits, pred_span,
                                                           self._span, valid)))
 
     def check(self, predictions: Any, lenient: bool = False, source: str = "predictions") -> List[str]:
         """The predictions' problems (:func:`prediction_problems`). Raises
         :class:`stvg.submission.SubmissionError` naming ``source`` when there are any, or, with
         ``lenient``, only when nothing could be scored: another format altogether, no readable
-        entry, or none of the ground truth's videos."""
-        problems = prediction_problems(predictions, self.ground_truth)
-        if problems and (not lenient or _foreign_format(predictions)):
+        entry, none of the ground truth's videos, or two keys naming one video."""
+        return self._checked(predictions, lenient, source)[0]
+
+    def _checked(self, predictions: Any, lenient: bool, source: str) -> Tuple[List[str], Optional[FramePairs]]:
+        """:meth:`check`, and the frame pairs when the fast pass built them on the way."""
+        found = _foreign_format(predictions)
+        if found is None and self._frame_keys is not None:
+            arrays = entry_arrays(predictions)
+            if arrays is not None:
+                owners = [self._index.get(match_key(vid), -1) for vid in predictions]
+                if min(owners, default=0) >= 0 and len(set(owners)) == len(owners):
+                    return [], self._pairs_by_number(arrays, owners)
+        problems = ([f"not in the challenge submission format {CHALLENGE_FORMAT}: found {found}"] if found
+                    else validate(predictions, self.ground_truth, allow_missing=True))
+        if problems and (not lenient or found):
             raise SubmissionError(source, problems)
         if problems:
-            fatal = _unscorable(predictions, self.ground_truth, problems)
+            fatal = _unscorable(predictions, self._index, problems)
             if fatal:
                 raise SubmissionError(source, [fatal])
             log.warning("%s: %d problem(s), scored as the official script reads them (lenient): %s",
                         source, len(problems), "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else ""))
-        return problems
+        return problems, None
 
     def evaluate(self, predictions: Mapping[str, Any], device: Optional[str] = None,
                  per_video: bool = False, lenient: bool = False,
                  source: str = "predictions") -> Dict[str, Any]:
         """Metrics dict (module docstring); with ``per_video=True`` also
-        ``"per_video": {vid: (vIoU, tIoU)}``. Bitwise the same numbers on CPU and CUDA.
-        The predictions are checked first (:meth:`check`)."""
+        ``"per_video": {vid: (vIoU, tIoU)}`` keyed by the ground truth's ids. Bitwise the same
+        numbers on CPU and CUDA. The predictions are checked first (:meth:`check`), in the same
+        pass that converts them for the frame matching."""
         dev = resolve_device(device) if device is not None else torch.device("cpu")
-        self.check(predictions, lenient, source)
-        viou, tiou = self.pairs(predictions).to(dev).metrics(fixed_order=True)
+        _, pairs = self._checked(predictions, lenient, source)
+        if pairs is None:
+            pairs = self.pairs(predictions)
+        viou, tiou = pairs.to(dev).metrics(fixed_order=True)
         out: Dict[str, Any] = summarize(viou, tiou, self.thresholds)
         if per_video:
             out["per_video"] = dict(zip(self.ground_truth, zip(viou.tolist(), tiou.tolist())))
@@ -453,9 +534,13 @@ def _foreign_format(entries: Any) -> Optional[str]:
     return None
 
 
-def _unscorable(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
+def _unscorable(predictions: Mapping[str, Any], index: Mapping[str, int],
                 problems: List[str]) -> Optional[str]:
-    """Why even a lenient evaluation would score nothing (None when something can be scored)."""
+    """Why even a lenient evaluation would score nothing (None when something can be scored);
+    ``index``: the ground truth's submission ids."""
+    same = [p for p in problems if "are the same video" in p]
+    if same:
+        return same[0]
     if not predictions:
         return None
     readable = [vid for vid, p in predictions.items()
@@ -464,61 +549,8 @@ def _unscorable(predictions: Mapping[str, Any], ground_truth: Mapping[str, Any],
     if not readable:
         return (f"none of the {len(predictions)} entries is readable as {CHALLENGE_FORMAT} "
                 f"(e.g. {problems[0]})")
-    if not any(vid in ground_truth for vid in readable):
-        ex_p, ex_g = next(iter(readable)), next(iter(ground_truth))
+    if not any(match_key(vid) in index for vid in readable):
+        ex_p, ex_g = next(iter(readable)), next(iter(index))
         return (f"none of the {len(readable)} readable predicted videos is in the ground truth "
                 f"(predictions have ids like {ex_p!r}, the ground truth {ex_g!r})")
     return None
-
-
-_chain = itertools.chain.from_iterable
-
-
-def _clean(entries: Any) -> bool:
-    """True only if :func:`stvg.submission.validate` finds nothing wrong with ``entries`` (ids not
-    checked); False means "look closer" (it may still be valid). Vectorised: a few C-level passes
-    over all boxes instead of a Python loop."""
-    if type(entries) is not dict:
-        return False
-    vals = list(entries.values())
-    if set(map(type, vals)) - {dict}:
-        return False
-    try:
-        st, ed, bb = ([e[k] for e in vals] for k in ("st_frame", "ed_frame", "bbox"))
-        if (set(map(type, st)) | set(map(type, ed))) - {int} or set(map(type, bb)) - {dict}:
-            return False
-        st_a, ed_a = np.array(st, dtype=np.int64), np.array(ed, dtype=np.int64)
-        keys = list(_chain(bb))
-        n = len(keys)
-        joined = "".join(keys) if not set(map(type, keys)) - {str} else None
-        if joined is None or (keys and not (joined.isdigit() and joined.isascii())):
-            return False  # (signs, spaces, other digits: left to validate)
-        frames = np.fromiter(map(int, keys), dtype=np.int64, count=n)
-        lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n)
-        if ((lengths > 1) & (frames < 10 ** np.minimum(lengths - 1, 18))).any() or (lengths > 18).any():
-            return False  # leading zeros ("07"), or too long to check exactly
-        boxes = list(_chain(map(dict.values, bb)))
-        if set(map(type, boxes)) - {list} or set(map(len, boxes)) - {4}:
-            return False
-        if set(map(type, _chain(boxes))) - {int, float}:
-            return False
-        arr = np.fromiter(_chain(boxes), dtype=np.float64, count=4 * n).reshape(n, 4)
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return False
-    if not np.isfinite(arr).all() or (np.abs(arr) >= 2.0 ** 53).any():
-        return False  # (beyond 2**53 float comparisons may differ from Python's)
-    if (st_a > ed_a).any() or (arr[:, 2] < arr[:, 0]).any() or (arr[:, 3] < arr[:, 1]).any():
-        return False
-    owner = np.repeat(np.arange(len(vals)), np.fromiter(map(len, bb), dtype=np.int64, count=len(bb)))
-    return not ((frames < st_a[owner]) | (frames > ed_a[owner])).any()
-
-
-@contextlib.contextmanager
-def _quiet(logger: logging.Logger):
-    """Hold back ``logger``'s warnings (their content is reported in an error instead)."""
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)

@@ -56,8 +56,11 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 
 
 def read_json(path: str, what: str = "JSON file") -> Any:
-    """Load JSON, raising ``FileNotFoundError`` / ``ValueError`` that name the file."""
+    """Load JSON, raising ``FileNotFoundError`` / ``IsADirectoryError`` / ``ValueError`` that name
+    the file (``what`` says which file it is)."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} is a directory, not a file: {path}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} not found: {path}")
     with open(path, encoding="utf-8") as f:

@@ -4,7 +4,9 @@
     python tools/evaluate_stvg.py --pred P.json --gt G.json [--out metrics.json]
         [--per-video per_video.csv] [--device cuda] [--lenient]
 
---gt accepts a challenge-format ground truth or an HC-STVG v1/v2 annotation file. An invalid
+--gt accepts a challenge-format ground truth or an HC-STVG v1/v2 annotation file. Videos match
+by submission id (the file name without its video extension): P keyed "55_vfjywN5CN0Y" or
+"55_vfjywN5CN0Y.mp4" scores the same; two keys naming one video exit 2. An invalid
 prediction file makes the tool list the problems (first 20, then a count) and exit 2, unless
 --lenient, which scores what the official script could read (and says how many problems there
 were). A file in another format altogether, a ground truth with any fault, or nothing to score
@@ -14,7 +16,6 @@ import argparse
 import csv
 import io
 import logging
-import os
 import sys
 
 from stvg.engine.device import resolve_device
@@ -36,12 +37,9 @@ def main(argv=None) -> int:
 
     try:
         device = resolve_device(args.device) if args.device else None
-        for path, what in ((args.pred, "prediction file"), (args.gt, "ground truth file")):
-            if os.path.isdir(path):
-                raise IsADirectoryError(f"{what} is a directory, not a file: {path}")
         pred = read_submission(args.pred)
-        evaluator = HCSTVGEvaluator(read_json(args.gt, "ground truth file"), index_boxes=False, source=args.gt)
-        missing = sum(1 for v in evaluator.ground_truth if v not in pred)
+        evaluator = HCSTVGEvaluator(read_json(args.gt, "ground truth file"), source=args.gt)
+        missing = len(evaluator.missing(pred))
         if missing:
             print(f"note: {missing} of {len(evaluator)} ground-truth videos are missing from {args.pred}; "
                   "they score 0", file=sys.stderr)

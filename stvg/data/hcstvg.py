@@ -113,7 +113,7 @@ class _EntryInvalid(Exception):
 
 def load_hcstvg(source: Union[str, Mapping[str, Any]], strict: bool = False,
                 clip_seconds: float = HCSTVG_CLIP_SECONDS, frame_tolerance: int = 3,
-                ) -> Tuple[Dict[str, VideoAnnotation], HCSTVGReport]:
+                name: Optional[str] = None) -> Tuple[Dict[str, VideoAnnotation], HCSTVGReport]:
     """Load an HC-STVG annotation file (path or already-loaded dict).
 
     Args:
@@ -121,10 +121,13 @@ def load_hcstvg(source: Union[str, Mapping[str, Any]], strict: bool = False,
         clip_seconds: clip length used for ``fps = img_num / clip_seconds`` when an entry has no
             ``duration`` field.
         frame_tolerance: allowed disagreement, in frames, between the times and the frame numbers.
+        name: what errors, the report and its log line call the source (default: the path, or
+            ``"<annotations>"`` for a dict), e.g. the file a dict was read from.
     Returns:
         ``(videos, report)``: records by video id, in file order, and the problems found.
     """
-    name = source if isinstance(source, str) else "<annotations>"
+    if name is None:
+        name = source if isinstance(source, str) else "<annotations>"
     data = read_json(source, "HC-STVG annotation file") if isinstance(source, str) else source
     if not isinstance(data, Mapping):
         raise ValueError(f"{name}: expected an object mapping video ids to entries, "

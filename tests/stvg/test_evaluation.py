@@ -1,8 +1,10 @@
 """The evaluator against a plain-Python transcription of the official definition."""
 import json
+import os
 import random
 import subprocess
 import sys
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from hypothesis import strategies as st
 
 from stvg.evaluation import (CHALLENGE_FORMAT, GroundTruthError, HCSTVGEvaluator, evaluate, ground_truth_entries,
                              match_frames, pad_entries, prediction_problems, summarize, video_metrics)
-from stvg.submission import SubmissionError, validate
+from stvg.data import submission_id
+from stvg.submission import SubmissionError, _entry_problems, entry_arrays, validate
 from tests.stvg.official_reference import evaluate_ref
 
 from ..conftest import REPO, requires_cuda
@@ -23,8 +26,8 @@ coord = st.integers(0, 60).map(float) | st.floats(0, 60, allow_nan=False, width=
 @st.composite
 def box(draw):
     x1, y1 = draw(coord), draw(coord)
-    w = draw(st.sampled_from([0.0, 1.0]) | st.floats(0, 30, allow_nan=False))
-    h = draw(st.sampled_from([0.0, 2.0]) | st.floats(0, 30, allow_nan=False))
+    w = draw(st.sampled_from([0.0, 1.0]) | st.floats(1e-3, 30))
+    h = draw(st.sampled_from([0.0, 2.0]) | st.floats(1e-3, 30))
     return [x1, y1, x1 + w, y1 + h]
 
 
@@ -66,7 +69,10 @@ def assert_same(a, b):
 def test_matches_official_definition(data):
     pred, gt = data
     ref = evaluate_ref(pred, gt)
-    assert_same(evaluate(pred, gt), ref)
+    got = evaluate(pred, gt, per_video=True)
+    assert_same(got, ref)
+    # frames matched by number (the fast path) and by key (any mapping) give bitwise the same numbers
+    assert evaluate(MappingProxyType(pred), MappingProxyType(gt), per_video=True) == got
     # the two tensor entry points give the same numbers
     g = pad_entries([gt[v] for v in gt], None)
     p = pad_entries([pred.get(v) for v in gt], g.base, width=g.boxes.shape[1])
@@ -212,12 +218,45 @@ def test_annotation_files_and_loader_records_are_refused_as_predictions(shared_d
 
 def test_lenient_still_refuses_what_scores_nothing():
     with pytest.raises(SubmissionError, match="none of the 1 readable predicted videos is in the ground truth"):
-        evaluate({"a.mp4": GT["a"]}, GT, lenient=True)
-    with pytest.raises(SubmissionError, match="unknown video id"):
-        evaluate({"a.mp4": GT["a"]}, GT)
+        evaluate({"c.mp4": GT["a"]}, GT, lenient=True)
+    with pytest.raises(SubmissionError, match="video c.mp4: unknown video id"):
+        evaluate({"c.mp4": GT["a"]}, GT)
     with pytest.raises(SubmissionError, match="entries of type list"):
         evaluate({"a": [1, 2]}, GT, lenient=True)
     assert evaluate({}, GT)["num_videos"] == 2  # an empty submission is valid: every video scores 0
+
+
+def test_ids_match_by_submission_id(shared_data):
+    """Stems (the challenge's ids) and file names (the annotation keys) score the same, either side."""
+    ann = json.loads((shared_data / "hcstvg" / "test_sample.json").read_text())
+    assert {os.path.splitext(v)[1] for v in ann} == {".mp4", ".mkv"}
+    gt = ground_truth_entries(ann)
+    pred = perturbed(gt, 3)
+    stems = {submission_id(v): e for v, e in pred.items()}
+    mixed = {(v if i % 2 else submission_id(v)): e for i, (v, e) in enumerate(pred.items())}
+    ref = evaluate(pred, ann, per_video=True)
+    assert list(ref["per_video"]) == list(ann)  # keyed by the ground truth's ids
+    indexed = HCSTVGEvaluator(ann)
+    for p in (stems, mixed, MappingProxyType(stems)):
+        assert evaluate(p, ann, per_video=True) == ref == indexed.evaluate(p, per_video=True)
+    gt_stems = {submission_id(v): e for v, e in gt.items()}
+    plain = {k: v for k, v in ref.items() if k != "per_video"}
+    assert evaluate(pred, gt_stems) == evaluate(stems, gt_stems) == plain
+    assert indexed.missing(stems) == [v for v in ann if v not in pred] != []
+    assert validate(stems, ann) == [f"video {v}: missing from the submission" for v in sorted(indexed.missing(stems))]
+
+
+def test_two_ids_naming_one_video_are_refused():
+    pred = {"a": GT["a"], "a.mp4": GT["a"]}
+    same = "videos a and a.mp4 are the same video 'a'"
+    for lenient in (False, True):
+        with pytest.raises(SubmissionError, match=same):
+            evaluate(pred, GT, lenient=lenient)
+    with pytest.raises(SubmissionError, match=same):
+        match_frames(pred, GT)
+    assert any(p.startswith(same) for p in validate(pred))
+    with pytest.raises(GroundTruthError, match="gt.json: invalid ground truth: videos b and b.mkv are the same video 'b'"):
+        HCSTVGEvaluator({**GT, "b.mkv": GT["b"]}, source="gt.json")
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), "3", None])
@@ -250,8 +289,8 @@ def test_ground_truth_schema_empty_and_skipped_entries(shared_data):
 
 
 def _key():
-    return st.sampled_from(["1", "2", "3", "01", " 2", "+1", "-1", "1.0", "", "\u0663", "99999999999999999999"]) \
-        | st.integers(-2, 4)
+    return st.sampled_from(["0", "1", "2", "3", "12", "01", "00", " 2", "2 ", "+1", "-1", "1.0", "", "\u0663", "\u00b2",
+                            "99999999999999999999", "1000000000000000000"]) | st.integers(-2, 4)
 
 
 def _coord():
@@ -260,8 +299,10 @@ def _coord():
 
 
 def _box():
+    floats = st.floats(-3, 12, width=32) | st.sampled_from([float("nan"), float("inf"), -0.0, 2.0 ** 60])
     return (st.lists(_coord(), min_size=4, max_size=4) | st.lists(_coord(), min_size=3, max_size=5)
-            | st.tuples(_coord(), _coord(), _coord(), _coord()) | st.sampled_from([None, "box", {}]))
+            | st.lists(floats, min_size=4, max_size=4) | st.lists(floats, min_size=3, max_size=5)  # (marshalled)
+            | st.tuples(_coord(), _coord(), _coord(), _coord()) | st.sampled_from([None, "box", {}, "abcd"]))
 
 
 def _entry():
@@ -271,15 +312,45 @@ def _entry():
     return full | full.map(lambda e: {k: v for k, v in e.items() if k != "ed_frame"}) | st.sampled_from([None, []])
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), _entry(), max_size=3))
-def test_prediction_problems_equal_validate(pred):
-    """The vectorised fast path never passes what the per-entry validator rejects."""
+@st.composite
+def _near_valid_entry(draw):
+    """Mostly valid entries with one fault now and then (the fast pass's own territory)."""
+    rare = st.integers(0, 39).map(lambda i: i == 0)  # a fault in one draw of forty
+    st_f = draw(st.integers(0, 4))
+    ed_f = st_f - 1 if draw(rare) else draw(st.integers(st_f, st_f + 4))
+    wide = draw(rare) or ed_f < st_f
+    frames = draw(st.sets(st.integers(st_f - 1, ed_f + 1) if wide else st.integers(st_f, ed_f), max_size=5))
+    num = st.floats(0, 9, width=32) | st.integers(0, 9) if draw(st.booleans()) else st.floats(0, 9, width=32)
+    bbox = {}
+    for f in sorted(frames):
+        x1, y1, w, h = draw(num), draw(num), draw(num), draw(num)
+        box = draw(_box()) if draw(rare) else [x1, y1, x1 + w, y1 + h]
+        key = draw(_key()) if draw(rare) else str(f)
+        bbox[key] = box
+    return {"st_frame": st_f, "ed_frame": ed_f, "bbox": bbox}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]),
+                       st.integers(0, 4).flatmap(lambda i: _near_valid_entry() if i else _entry()), max_size=3))
+def test_fast_pass_equals_the_per_entry_checks(pred):
+    """The vectorised pass (entry_arrays) never passes what the per-entry checks reject, and its
+    arrays hold exactly the entries' values; validate() gives the per-entry messages."""
+    slow = [p for vid, e in pred.items() for p in _entry_problems(vid, e)]
+    arrays = entry_arrays(pred)
+    if arrays is not None:
+        assert slow == []
+        assert all(str(int(k)) == k for e in pred.values() for k in e["bbox"])  # canonical keys only
+        assert arrays.span.tolist() == [[e["st_frame"], e["ed_frame"]] for e in pred.values()]
+        assert arrays.counts.tolist() == [len(e["bbox"]) for e in pred.values()]
+        assert arrays.frames.tolist() == [int(k) for e in pred.values() for k in e["bbox"]]
+        assert arrays.boxes.tolist() == [[float(c) for c in b] for e in pred.values() for b in e["bbox"].values()]
+    assert validate(pred) == slow
     got = prediction_problems(pred, GT)
     if got and got[0].startswith("not in the challenge submission format"):  # no entry is an object at all
         assert len(got) == 1 and pred and not any(isinstance(e, dict) for e in pred.values())
     else:
-        assert got == validate(pred, GT, allow_missing=True)
+        assert got == slow + [f"video {v}: unknown video id (not in the ground truth)" for v in pred if v == "c"]
 
 
 def _files(tmp_path, pred, gt):
@@ -322,9 +393,19 @@ def test_cli_refusals(tmp_path, capsys):
     assert code == 2 and "none of the 1 entries is readable" in err and "even with --lenient" in err
     code, _, err = run(GT, GT, "--device", "foo")
     assert code == 2 and "unknown device 'foo'" in err
+    code, _, err = run({"a.mp4": GT["a"], "a": GT["a"]}, GT, "--lenient")
+    assert code == 2 and "videos a.mp4 and a are the same video 'a'" in err
+    code, out, _ = run({"a.mp4": GT["a"], "b": GT["b"]}, GT)  # file names or stems: both match
+    assert code == 0 and out.splitlines()[1].split()[:3] == ["100.00", "|", "100.00"]
     (tmp_path / "gt.json").unlink()
     (tmp_path / "gt.json").mkdir()
     code, _, err = run(GT, None)
-    assert code == 2 and "ground truth file is a directory" in err
+    assert code == 2 and f"error: ground truth file is a directory, not a file: {tmp_path / 'gt.json'}" in err
+    (tmp_path / "gt.json").rmdir()
+    (tmp_path / "pred.json").unlink()
+    (tmp_path / "pred.json").mkdir()
+    code, _, err = run(None, GT)
+    assert code == 2 and f"error: submission file is a directory, not a file: {tmp_path / 'pred.json'}" in err
+    (tmp_path / "pred.json").rmdir()
     code, out, _ = run(GT, None, "--gt", str(REPO / "examples" / "example_gt.json"), "--lenient")
     assert code == 2  # example ids differ from GT's: nothing to score

@@ -92,3 +92,19 @@ def test_real_v1_sample(shared_data):
     for v in videos.values():
         assert v.tube.is_dense() and v.tube.end_frame < v.num_frames
         assert (v.tube.boxes[:, 2] <= v.width).all() and (v.tube.boxes[:, 3] <= v.height).all()
+
+
+def test_dict_input_named_and_directories_reported(tmp_path, caplog):
+    bad = copy.deepcopy(V1)
+    bad.pop("caption")
+    with caplog.at_level("WARNING", logger="stvg.data.hcstvg"):
+        _, report = load_hcstvg({"a.mp4": bad}, name="val.json")
+    assert report.source == "val.json" and report.summary().startswith("val.json: loaded 0 of 1 entries")
+    assert "val.json: loaded 0 of 1" in caplog.text and "<annotations>" not in caplog.text
+    assert load_hcstvg({"a.mp4": bad})[1].source == "<annotations>"
+    with pytest.raises(AnnotationError, match="^val.json: a.mp4: caption"):
+        load_hcstvg({"a.mp4": bad}, strict=True, name="val.json")
+    with pytest.raises(ValueError, match="^val.json: expected an object"):
+        load_hcstvg([1], name="val.json")
+    with pytest.raises(IsADirectoryError, match=f"HC-STVG annotation file is a directory, not a file: {tmp_path}"):
+        load_hcstvg(str(tmp_path))

@@ -2,11 +2,12 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 from stvg.structures import Tube
-from stvg.submission import (SubmissionError, entry_to_tube, read_submission, tube_to_entry, validate,
-                             write_submission)
+from stvg.submission import (SubmissionError, entry_arrays, entry_to_tube, read_submission, tube_to_entry,
+                             validate, write_submission)
 
 
 def test_tube_entry_roundtrip():
@@ -63,3 +64,55 @@ def test_write_atomic_and_read(tmp_path, monkeypatch):
     (tmp_path / "list.json").write_text("[1]")
     with pytest.raises(SubmissionError, match="not an object"):
         read_submission(str(tmp_path / "list.json"))
+
+
+def test_written_by_submission_id_read_as_is(tmp_path):
+    path = tmp_path / "sub.json"
+    e = tube_to_entry(Tube([0, 1], [[0, 0, 2, 2]] * 2))
+    write_submission(str(path), {"55_vfjywN5CN0Y.mp4": e, "27_woC9Vfbn74I.MKV": e, "clip.v2": e})
+    assert list(json.loads(path.read_text())) == ["55_vfjywN5CN0Y", "27_woC9Vfbn74I", "clip.v2"]
+    path.write_text(json.dumps({"a.mp4": e, "b": e}))
+    assert list(read_submission(str(path))) == ["a.mp4", "b"]  # kept: both spellings match
+    for check in (True, False):  # two keys naming one video: refused, nothing written
+        with pytest.raises(SubmissionError, match="videos a.mp4 and a are the same video 'a'"):
+            write_submission(str(tmp_path / "two.json"), {"a.mp4": e, "a": e}, check=check)
+    assert not (tmp_path / "two.json").exists()
+
+
+def test_validate_matches_ids_by_submission_id():
+    e = {"st_frame": 1, "ed_frame": 1, "bbox": {"1": [0, 0, 1, 1]}}
+    gt = ["a.mp4", "b.mkv", "c"]
+    assert validate({"a": e, "b.mkv": e, "c.mp4": e}, gt) == []
+    assert validate({"a": e, "x.mp4": e}, gt) == ["video x.mp4: unknown video id (not in the ground truth)",
+                                                  "video b.mkv: missing from the submission",
+                                                  "video c: missing from the submission"]
+    with pytest.raises(ValueError, match="ground truth: videos a.mp4 and a.avi are the same video 'a'"):
+        validate({"a": e}, ["a.mp4", "a.avi"])
+
+
+def test_fast_pass_arrays_and_refusals():
+    """entry_arrays: the values as arrays when all is well; None (then the per-entry messages) else."""
+    good = {"v": {"st_frame": 2, "ed_frame": 12, "bbox": {"2": [0.5, 1, 3, 4.25], "12": [0, 0, 0, 0]}},
+            "w": {"st_frame": 0, "ed_frame": 0, "bbox": {}}}
+    a = entry_arrays(good)
+    assert a.span.tolist() == [[2, 12], [0, 0]] and a.counts.tolist() == [2, 0] and a.frames.tolist() == [2, 12]
+    assert a.boxes.tolist() == [[0.5, 1.0, 3.0, 4.25], [0.0, 0.0, 0.0, 0.0]]
+    floats = {"v": {"st_frame": 1, "ed_frame": 3, "bbox": {str(f): [0.0, 1.5, 2.0, 3.5] for f in (1, 2, 3)}}}
+    assert entry_arrays(floats).boxes.tolist() == [[0.0, 1.5, 2.0, 3.5]] * 3  # (the marshalled form)
+    assert validate(good) == validate(floats) == []
+    for key, box, problem in [(" 7", [0, 0, 1, 1], None), ("7 ", [0, 0, 1, 1], None),  # valid, not canonical
+                              ("07", [0, 0, 1, 1], "is not an integer"),
+                              ("7", [0.0, 0.0, True, 1.0], "is not four finite numbers"),
+                              ("7", [0.0, 0.0, "1", 1.0], "is not four finite numbers"),
+                              ("7", [0.0, 0.0, float("nan"), 1.0], "is not four finite numbers"),
+                              ("7", [0.0, 0.0, 1.0], "is not four finite numbers"),
+                              ("7", [0.0, 0.0, 1.0, 1.0, 1.0], "is not four finite numbers"),
+                              ("7", [0.0, 0.0, np.float32(1), 1.0], "is not four finite numbers"),
+                              ("7", [2.0, 0.0, 1.0, 1.0], "x2 < x1"), ("70", [0, 0, 1, 1], "outside"),
+                              ("", [0, 0, 1, 1], "is not an integer"), ("7.0", [0, 0, 1, 1], "is not an integer")]:
+        pred = {"v": {"st_frame": 1, "ed_frame": 9, "bbox": {"1": [0.0, 0.0, 1.0, 1.0], key: box}}}
+        assert entry_arrays(pred) is None, key
+        problems = validate(pred)
+        assert (problems == []) if problem is None else (len(problems) == 1 and problem in problems[0]), problems
+    shared = [0.0, 0.0, 1.0, 1.0]  # one list object under many keys
+    assert entry_arrays({"v": {"st_frame": 1, "ed_frame": 3, "bbox": {"1": shared, "2": shared}}}).boxes.shape == (2, 4)
