@@ -46,8 +46,8 @@ import torch
 from .data.hcstvg import VideoAnnotation, load_hcstvg
 from .engine.device import resolve_device
 from .ops import box_iou_aligned
-from .submission import (EntryArrays, SubmissionError, entry_arrays, id_problems, match_key, tube_to_entry,
-                         validate)
+from .submission import (EntryArrays, SubmissionError, entry_arrays, id_problems, match_key, same_video_problems,
+                         tube_to_entry, validate)
 
 __all__ = ["evaluate", "HCSTVGEvaluator", "video_metrics", "summarize", "PaddedTubes", "pad_entries",
            "FramePairs", "match_frames", "ground_truth_entries", "prediction_problems", "GroundTruthError",
@@ -153,7 +153,7 @@ def _ground_truth(ground_truth: Any, source: str) -> Tuple[Dict[str, dict], Opti
     elif _is_mapping(first) and _is_mapping(first.get("bbox")):
         entries = dict(ground_truth)
         arrays = entry_arrays(entries)
-        problems = id_problems(entries) if arrays is not None else validate(entries)
+        problems = same_video_problems(entries) if arrays is not None else validate(entries)
         if problems:
             raise GroundTruthError(source, problems)
         return entries, arrays
@@ -169,7 +169,7 @@ def _ground_truth(ground_truth: Any, source: str) -> Tuple[Dict[str, dict], Opti
         if ann.tube is None:
             raise GroundTruthError(source, [f"video {vid} has no tube (a query-only file cannot be scored)"])
         entries[vid] = tube_to_entry(ann.tube)
-    problems = id_problems(entries)
+    problems = same_video_problems(entries)
     if problems:
         raise GroundTruthError(source, problems)
     return entries, entry_arrays(entries)
@@ -243,23 +243,25 @@ class HCSTVGEvaluator:
         return [vid for vid in self.ground_truth if match_key(vid) not in have]
 
     def pairs(self, predictions: Mapping[str, Any]) -> FramePairs:
-        """Pair every ground-truth frame with the prediction's box under the same key (the
-        predictions are not checked; unknown videos are ignored)."""
-        owners, _ = self._video_index(predictions)
+        """Pair every ground-truth frame with the prediction's box under the same key. The
+        predictions are not checked (unknown videos are ignored), except that two keys naming one
+        video raise :class:`stvg.submission.SubmissionError`."""
         arrays = entry_arrays(predictions) if self._frame_keys is not None else None
-        if arrays is not None:
-            return self._pairs_by_number(arrays, owners)
-        return self._pairs_by_key(predictions, owners)
+        return self._pairs(predictions, arrays, self._rows(predictions))
 
-    def _video_index(self, predictions: Mapping[str, Any]) -> Tuple[List[int], List[Any]]:
-        """For each predicted video, its ground-truth row (-1: unknown), and the unknown ids.
-        Raises :class:`stvg.submission.SubmissionError` when two predictions name one video."""
+    def _rows(self, predictions: Mapping[str, Any]) -> List[int]:
+        """The ground-truth row of each predicted video (-1: not in the ground truth)."""
         get = self._index.get
-        owners = [get(match_key(vid), -1) for vid in predictions]
-        unknown = [vid for vid, i in zip(predictions, owners) if i < 0]
-        if len(set(owners)) + max(len(unknown) - 1, 0) != len(owners):
-            raise SubmissionError("predictions", [p for p in id_problems(predictions) if "same video" in p])
-        return owners, unknown
+        rows = [get(match_key(vid), -1) for vid in predictions]
+        known = [r for r in rows if r >= 0]
+        if len(set(known)) != len(known):
+            raise SubmissionError("predictions", same_video_problems(predictions), fatal=True)
+        return rows
+
+    def _pairs(self, predictions: Mapping[str, Any], arrays: Optional[EntryArrays], rows: List[int]) -> FramePairs:
+        if arrays is not None:
+            return self._pairs_by_number(arrays, rows)
+        return self._pairs_by_key(predictions, rows)
 
     def _pairs_by_number(self, arrays: EntryArrays, owners: List[int]) -> FramePairs:
         """The fast path: both sides' frame keys are canonical, so keys match when numbers do;
@@ -330,26 +332,33 @@ class HCSTVGEvaluator:
         entry, none of the ground truth's videos, or two keys naming one video."""
         return self._checked(predictions, lenient, source)[0]
 
-    def _checked(self, predictions: Any, lenient: bool, source: str) -> Tuple[List[str], Optional[FramePairs]]:
-        """:meth:`check`, and the frame pairs when the fast pass built them on the way."""
+    def _checked(self, predictions: Any, lenient: bool,
+                 source: str) -> Tuple[List[str], Optional[EntryArrays], Optional[List[int]]]:
+        """:meth:`check`, and what it computed on the way: the predictions' :class:`EntryArrays`
+        (None: frames are matched by key) and, when all is well, their ground-truth rows."""
         found = _foreign_format(predictions)
-        if found is None and self._frame_keys is not None:
-            arrays = entry_arrays(predictions)
-            if arrays is not None:
-                owners = [self._index.get(match_key(vid), -1) for vid in predictions]
-                if min(owners, default=0) >= 0 and len(set(owners)) == len(owners):
-                    return [], self._pairs_by_number(arrays, owners)
-        problems = ([f"not in the challenge submission format {CHALLENGE_FORMAT}: found {found}"] if found
-                    else validate(predictions, self.ground_truth, allow_missing=True))
-        if problems and (not lenient or found):
-            raise SubmissionError(source, problems)
+        if found:
+            raise SubmissionError(source, [f"not in the challenge submission format {CHALLENGE_FORMAT}: found {found}"],
+                                  fatal=True)
+        arrays = entry_arrays(predictions) if self._frame_keys is not None else None
+        if arrays is not None:
+            get = self._index.get
+            rows = [get(match_key(vid), -1) for vid in predictions]
+            if min(rows, default=0) >= 0 and len(set(rows)) == len(rows):
+                return [], arrays, rows  # the fast path: nothing wrong, pairs built from the arrays
+            problems = id_problems(predictions, self.ground_truth, allow_missing=True)
+        else:
+            problems = validate(predictions, self.ground_truth, allow_missing=True)
+        same = same_video_problems(predictions) if problems else []
+        if problems and not lenient:
+            raise SubmissionError(source, problems, fatal=bool(same))
         if problems:
-            fatal = _unscorable(predictions, self._index, problems)
+            fatal = same or _unscorable(predictions, self._index, problems)
             if fatal:
-                raise SubmissionError(source, [fatal])
+                raise SubmissionError(source, same or [fatal], fatal=True)
             log.warning("%s: %d problem(s), scored as the official script reads them (lenient): %s",
                         source, len(problems), "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else ""))
-        return problems, None
+        return problems, arrays, None
 
     def evaluate(self, predictions: Mapping[str, Any], device: Optional[str] = None,
                  per_video: bool = False, lenient: bool = False,
@@ -359,9 +368,8 @@ class HCSTVGEvaluator:
         numbers on CPU and CUDA. The predictions are checked first (:meth:`check`), in the same
         pass that converts them for the frame matching."""
         dev = resolve_device(device) if device is not None else torch.device("cpu")
-        _, pairs = self._checked(predictions, lenient, source)
-        if pairs is None:
-            pairs = self.pairs(predictions)
+        _, arrays, rows = self._checked(predictions, lenient, source)
+        pairs = self._pairs(predictions, arrays, rows if rows is not None else self._rows(predictions))
         viou, tiou = pairs.to(dev).metrics(fixed_order=True)
         out: Dict[str, Any] = summarize(viou, tiou, self.thresholds)
         if per_video:
@@ -538,9 +546,6 @@ def _unscorable(predictions: Mapping[str, Any], index: Mapping[str, int],
                 problems: List[str]) -> Optional[str]:
     """Why even a lenient evaluation would score nothing (None when something can be scored);
     ``index``: the ground truth's submission ids."""
-    same = [p for p in problems if "are the same video" in p]
-    if same:
-        return same[0]
     if not predictions:
         return None
     readable = [vid for vid, p in predictions.items()

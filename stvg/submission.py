@@ -36,18 +36,19 @@ from .structures import Tube
 
 __all__ = ["tube_to_entry", "entry_to_tube", "write_submission", "read_submission", "validate",
            "SubmissionError", "REQUIRED_KEYS", "EntryArrays", "entry_arrays", "match_key",
-           "by_submission_id", "id_problems"]
+           "by_submission_id", "id_problems", "same_video_problems"]
 
 REQUIRED_KEYS = ("st_frame", "ed_frame", "bbox")
 
 
 class SubmissionError(ValueError):
-    """A submission file is not valid; ``problems`` lists what is wrong."""
+    """A submission file is not valid; ``problems`` lists what is wrong. ``fatal``: even a lenient
+    reading could score nothing of it (another format, two keys naming one video, ...)."""
 
-    def __init__(self, source: str, problems: List[str]) -> None:
+    def __init__(self, source: str, problems: List[str], fatal: bool = False) -> None:
         head = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")
         super().__init__(f"{source}: invalid submission: {head}")
-        self.problems = problems
+        self.problems, self.fatal = problems, fatal
 
 
 def tube_to_entry(tube: Tube, st_frame: Optional[int] = None, ed_frame: Optional[int] = None) -> dict:
@@ -80,7 +81,7 @@ def write_submission(path: str, predictions: Mapping[str, Mapping[str, Any]],
     """Write the challenge JSON atomically (temporary file + rename), keyed by submission ids
     (``"55_vfjywN5CN0Y.mp4"`` is written ``"55_vfjywN5CN0Y"``); validate first by default. Two
     keys naming one video are refused whatever ``check``."""
-    problems = validate(predictions) if check else id_problems(predictions)
+    problems = validate(predictions) if check else same_video_problems(predictions)
     if problems:
         raise SubmissionError(path, problems)
     atomic_write_json(path, {match_key(vid): entry for vid, entry in predictions.items()})
@@ -130,21 +131,28 @@ def by_submission_id(ids: Iterable[str], source: str = "ground truth") -> Dict[s
     return out
 
 
-def id_problems(pred: Mapping[str, Any], gt: Optional[Iterable[str]] = None,
-                allow_missing: bool = False) -> List[str]:
-    """The id part of :func:`validate`: two keys naming one video; with ``gt``, unknown ids and,
-    unless ``allow_missing``, missing ones (all matched by submission id)."""
+def same_video_problems(pred: Iterable[str]) -> List[str]:
+    """One problem for each key of ``pred`` that names the same video as an earlier key."""
     seen: Dict[Any, Any] = {}
     problems = []
     for vid in pred:
         other = seen.setdefault(match_key(vid), vid)
         if other is not vid:
             problems.append(_same_video(other, vid))
+    return problems
+
+
+def id_problems(pred: Mapping[str, Any], gt: Optional[Iterable[str]] = None,
+                allow_missing: bool = False) -> List[str]:
+    """The id part of :func:`validate`: two keys naming one video (:func:`same_video_problems`);
+    with ``gt``, unknown ids and, unless ``allow_missing``, missing ones (matched by submission id)."""
+    problems = same_video_problems(pred)
     if gt is not None:
         expected = by_submission_id(gt)
         problems.extend(f"video {v}: unknown video id (not in the ground truth)"
                         for v in pred if match_key(v) not in expected)
         if not allow_missing:
+            seen = set(map(match_key, pred))
             missing = [v for s, v in expected.items() if s not in seen]
             problems.extend(f"video {v}: missing from the submission" for v in sorted(missing))
     return problems

@@ -19,7 +19,7 @@ import logging
 import sys
 
 from stvg.engine.device import resolve_device
-from stvg.evaluation import CHALLENGE_FORMAT, HCSTVGEvaluator
+from stvg.evaluation import HCSTVGEvaluator
 from stvg.io import atomic_write, atomic_write_json, read_json
 from stvg.submission import SubmissionError, read_submission
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
             print(f"  - {p}", file=sys.stderr)
         if len(e.problems) > 20:
             print(f"  ... and {len(e.problems) - 20} more", file=sys.stderr)
-        if args.lenient or CHALLENGE_FORMAT in e.problems[0]:
+        if args.lenient or e.fatal:
             print("exiting: nothing here can be scored, even with --lenient", file=sys.stderr)
         else:
             print("exiting (use --lenient to score what the official script could read)", file=sys.stderr)

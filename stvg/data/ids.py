@@ -5,7 +5,13 @@ A video's id is its HC-STVG annotation key: the file name with its extension
 (``<id>.npz``), tube files (``<id>.json`` holding ``"video_id": <id>``), the feature HDF5 groups
 (``f[<id>]``) and every :class:`stvg.store.VideoStore`, so features, tubes and annotations join
 by plain equality. The one conversion is :func:`submission_id` (the stem), at the submission
-boundary only.
+boundary only: :func:`stvg.submission.write_submission` writes stems, and
+:func:`stvg.submission.validate` and :mod:`stvg.evaluation` match a submission to its ground truth
+by the submission id of both sides (:func:`stvg.submission.match_key`), so a submission keyed by
+stems or by file names scores the same, against an annotation file (file names) or a
+challenge-format ground truth (stems); two ids with one stem (``"a.mp4"`` and ``"a"``) are an
+error naming both. Code that looks a submission's entry up by annotation key goes through
+``match_key`` too.
 
     video_id_of("videos/55_vfjywN5CN0Y.mp4")   # '55_vfjywN5CN0Y.mp4'
     submission_id("55_vfjywN5CN0Y.mp4")        # '55_vfjywN5CN0Y'

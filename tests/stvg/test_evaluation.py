@@ -250,8 +250,10 @@ def test_two_ids_naming_one_video_are_refused():
     pred = {"a": GT["a"], "a.mp4": GT["a"]}
     same = "videos a and a.mp4 are the same video 'a'"
     for lenient in (False, True):
-        with pytest.raises(SubmissionError, match=same):
+        with pytest.raises(SubmissionError, match=same) as info:
             evaluate(pred, GT, lenient=lenient)
+        assert info.value.fatal and info.value.problems == [same + " (ids match by their submission id, the file "
+                                                            "name without its video extension)"]
     with pytest.raises(SubmissionError, match=same):
         match_frames(pred, GT)
     assert any(p.startswith(same) for p in validate(pred))
@@ -393,8 +395,9 @@ def test_cli_refusals(tmp_path, capsys):
     assert code == 2 and "none of the 1 entries is readable" in err and "even with --lenient" in err
     code, _, err = run(GT, GT, "--device", "foo")
     assert code == 2 and "unknown device 'foo'" in err
-    code, _, err = run({"a.mp4": GT["a"], "a": GT["a"]}, GT, "--lenient")
-    assert code == 2 and "videos a.mp4 and a are the same video 'a'" in err
+    for extra in ([], ["--lenient"]):  # two keys naming one video: --lenient cannot help
+        code, _, err = run({"a.mp4": GT["a"], "a": GT["a"]}, GT, *extra)
+        assert code == 2 and "videos a.mp4 and a are the same video 'a'" in err and "even with --lenient" in err
     code, out, _ = run({"a.mp4": GT["a"], "b": GT["b"]}, GT)  # file names or stems: both match
     assert code == 0 and out.splitlines()[1].split()[:3] == ["100.00", "|", "100.00"]
     (tmp_path / "gt.json").unlink()
