@@ -36,7 +36,7 @@ from .structures import Tube
 
 __all__ = ["tube_to_entry", "entry_to_tube", "write_submission", "read_submission", "validate",
            "SubmissionError", "REQUIRED_KEYS", "EntryArrays", "entry_arrays", "match_key",
-           "by_submission_id", "id_problems", "same_video_problems"]
+           "by_submission_id", "id_problems", "same_video_problems", "entries_for"]
 
 REQUIRED_KEYS = ("st_frame", "ed_frame", "bbox")
 
@@ -156,6 +156,17 @@ def id_problems(pred: Mapping[str, Any], gt: Optional[Iterable[str]] = None,
             missing = [v for s, v in expected.items() if s not in seen]
             problems.extend(f"video {v}: missing from the submission" for v in sorted(missing))
     return problems
+
+
+def entries_for(predictions: Mapping[str, Any], ids: Iterable[str]) -> Dict[str, Any]:
+    """The predictions' entries keyed by ``ids`` (e.g. an annotation file's keys), matched by
+    submission id; ids without a prediction are left out. Raises :class:`SubmissionError` when
+    two keys of ``predictions`` name one video."""
+    same = same_video_problems(predictions)
+    if same:
+        raise SubmissionError("predictions", same, fatal=True)
+    by_key = {match_key(vid): entry for vid, entry in predictions.items()}
+    return {vid: by_key[match_key(vid)] for vid in ids if match_key(vid) in by_key}
 
 
 def _same_video(a: Any, b: Any) -> str:

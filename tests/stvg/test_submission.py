@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from stvg.structures import Tube
-from stvg.submission import (SubmissionError, entry_arrays, entry_to_tube, read_submission, tube_to_entry,
-                             validate, write_submission)
+from stvg.submission import (SubmissionError, entries_for, entry_arrays, entry_to_tube, read_submission,
+                             tube_to_entry, validate, write_submission)
 
 
 def test_tube_entry_roundtrip():
@@ -88,6 +88,10 @@ def test_validate_matches_ids_by_submission_id():
                                                   "video c: missing from the submission"]
     with pytest.raises(ValueError, match="ground truth: videos a.mp4 and a.avi are the same video 'a'"):
         validate({"a": e}, ["a.mp4", "a.avi"])
+    other = {**e, "st_frame": 0}
+    assert entries_for({"a": e, "c.mp4": other, "x": e}, gt) == {"a.mp4": e, "c": other}  # by annotation key
+    with pytest.raises(SubmissionError, match="videos a and a.mp4 are the same video 'a'"):
+        entries_for({"a": e, "a.mp4": e}, gt)
 
 
 def test_fast_pass_arrays_and_refusals():
