@@ -29,8 +29,9 @@ from the predictions are allowed and score 0) raises :class:`stvg.submission.Sub
 listing the problems, unless ``lenient=True``, which scores what the official script could read
 (and logs the problems). Even then, predictions in another format altogether (an HC-STVG
 annotation file, the loader's records), with no readable entry, with no video of the ground
-truth, or with two keys naming one video are refused. The ground truth is never lenient: a fault in it (a NaN box, a wrong schema,
-an entry the HC-STVG loader skips) or an empty one raises :class:`GroundTruthError`.
+truth, or with two keys naming one video are refused. The ground truth is never lenient: a fault
+in it (a NaN box, a wrong schema, an entry the HC-STVG loader skips, two ids naming one video) or
+an empty one raises :class:`GroundTruthError`.
 """
 from __future__ import annotations
 

@@ -257,7 +257,7 @@ def test_two_ids_naming_one_video_are_refused():
     with pytest.raises(SubmissionError, match=same):
         match_frames(pred, GT)
     assert any(p.startswith(same) for p in validate(pred))
-    with pytest.raises(GroundTruthError, match="gt.json: invalid ground truth: videos b and b.mkv are the same video 'b'"):
+    with pytest.raises(GroundTruthError, match="gt.json: invalid ground truth: videos b and b.mkv are the same video"):
         HCSTVGEvaluator({**GT, "b.mkv": GT["b"]}, source="gt.json")
 
 
