@@ -219,15 +219,13 @@ class HCSTVGEvaluator:
         self.ground_truth, arrays = _ground_truth(ground_truth, source)
         self.thresholds = tuple(thresholds)
         self._index = {match_key(vid): i for i, vid in enumerate(self.ground_truth)}
-        v = len(self.ground_truth)
-        self._span = np.zeros((v, 2), dtype=np.float64)
-        for i, g in enumerate(self.ground_truth.values()):
-            self._span[i] = (g["st_frame"], g["ed_frame"])
-        values = [g["bbox"].values() for g in self.ground_truth.values()]
-        boxes = arrays.boxes if arrays is not None else _boxes_array(list(_chain(values)), strict=True)
+        v, entries = len(self.ground_truth), self.ground_truth.values()
+        self._span = np.array([(g["st_frame"], g["ed_frame"]) for g in entries], dtype=np.float64).reshape(v, 2)
+        boxes = (arrays.boxes if arrays is not None
+                 else _boxes_array(list(_chain(g["bbox"].values() for g in entries)), strict=True))
         self._boxes_t = np.ascontiguousarray(boxes.T)  # float64[4, n]: coordinate-major, for the IoU
-        self._counts = np.fromiter((len(g["bbox"]) for g in self.ground_truth.values()), dtype=np.int64, count=v)
-        self._owner = np.repeat(np.arange(v), self._counts)
+        counts = np.fromiter((len(g["bbox"]) for g in entries), dtype=np.int64, count=v)
+        self._owner = np.repeat(np.arange(v), counts)
         self._keys: Optional[List[List[Any]]] = None  # the frame keys, for predictions off the fast path
         self._stride = self._frame_keys = None
         if arrays is not None:  # (video, frame) -> one int64, for matching frames by numbers
@@ -264,21 +262,20 @@ class HCSTVGEvaluator:
             return self._pairs_by_number(arrays, rows)
         return self._pairs_by_key(predictions, rows)
 
-    def _pairs_by_number(self, arrays: EntryArrays, owners: List[int]) -> FramePairs:
+    def _pairs_by_number(self, arrays: EntryArrays, gt_rows: List[int]) -> FramePairs:
         """The fast path: both sides' frame keys are canonical, so keys match when numbers do;
         one ``searchsorted`` of the ground-truth (video, frame) numbers into the predicted ones,
         rows in ground-truth order (as the per-key path gives them, for the same sums)."""
         v = len(self)
-        own = np.asarray(owners, dtype=np.int64).reshape(-1)
-        known = own >= 0
+        video = np.asarray(gt_rows, dtype=np.int64).reshape(-1)
+        known = video >= 0
         pred_span = np.zeros((v, 2), dtype=np.float64)
         valid = np.zeros(v, dtype=bool)
-        pred_span[own[known]] = arrays.span[known]
-        valid[own[known]] = True
-        row_owner = np.repeat(own, arrays.counts)
-        keep = (row_owner >= 0) & (arrays.frames < self._stride)  # other frames meet no GT frame
-        rows = np.flatnonzero(keep)
-        keys = row_owner[rows] * self._stride + arrays.frames[rows]
+        pred_span[video[known]] = arrays.span[known]
+        valid[video[known]] = True
+        box_video = np.repeat(video, arrays.counts)
+        rows = np.flatnonzero((box_video >= 0) & (arrays.frames < self._stride))  # others meet no GT frame
+        keys = box_video[rows] * self._stride + arrays.frames[rows]
         if keys.size > 1 and not (keys[1:] > keys[:-1]).all():
             order = np.argsort(keys, kind="stable")
             keys, rows = keys[order], rows[order]
@@ -287,18 +284,18 @@ class HCSTVGEvaluator:
             pred = np.zeros((4, 0))
         else:
             pos = np.searchsorted(keys, self._frame_keys).clip(max=keys.size - 1)
-            hit = np.flatnonzero(keys[pos] == self._frame_keys)
+            hit = np.flatnonzero(keys[pos] == self._frame_keys)  # GT rows with a predicted box, in order
             pred = arrays.boxes.T.take(rows[pos[hit]], axis=1)
         return self._frame_pairs(self._boxes_t.take(hit, axis=1), pred, self._owner[hit], pred_span, valid)
 
-    def _pairs_by_key(self, predictions: Mapping[str, Any], owners: List[int]) -> FramePairs:
+    def _pairs_by_key(self, predictions: Mapping[str, Any], gt_rows: List[int]) -> FramePairs:
         """Any predictions (lenient scoring, keys such as ``" 7"``): one Python loop over videos;
         the per-frame work runs in C (``map`` over ``dict.get``, ``itertools.compress``,
         ``numpy.fromiter``)."""
         if self._keys is None:
             self._keys = [list(g["bbox"]) for g in self.ground_truth.values()]
         v = len(self)
-        by_row = {i: p for i, p in zip(owners, predictions.values()) if i >= 0}
+        by_row = {i: p for i, p in zip(gt_rows, predictions.values()) if i >= 0}
         pred_span = np.zeros((v, 2), dtype=np.float64)
         valid = np.zeros(v, dtype=bool)
         found = []
