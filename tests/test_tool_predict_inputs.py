@@ -6,6 +6,8 @@ import sys
 import h5py
 import pytest
 
+from stvg.data.ids import submission_id
+
 from tests.test_pipeline_tiny import (annotations, build_model_file, features_cfg, spatial_cfg,  # noqa: F401
                                       synth_clips)
 
@@ -79,7 +81,7 @@ def test_query_only_annotations(setup, tmp_path, capsys):
     args = ["--ann", str(queries), "--video-dir", str(setup["videos"]), "--model", setup["model"], "--device", "cpu",
             "--no-progress"]
     assert predict_stvg.main(args + ["--out", str(out)]) == 0
-    assert sorted(read_submission(str(out))) == sorted(vids)
+    assert sorted(read_submission(str(out))) == sorted(map(submission_id, vids))
     assert predict_stvg.main(args + ["--out", str(tmp_path / "e.json"), "--eval"]) == 2
     assert "query-only" in capsys.readouterr().err
 

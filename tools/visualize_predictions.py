@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     from stvg.data.ids import VIDEO_EXTENSIONS
     from stvg.evaluation import evaluate
     from stvg.io import atomic_write_json, read_json
-    from stvg.submission import entry_to_tube, read_submission, validate
+    from stvg.submission import entries_for, entry_to_tube, read_submission, validate
     from stvg.visualize import histogram_image, save_image, write_html_report
 
     try:
@@ -131,6 +131,7 @@ def main(argv=None) -> int:
             raise ValueError(f"{a.pred}: invalid submission: {'; '.join(problems[:3])}")
         gt, gt_data = load_ground_truth(a.gt)
         metrics = evaluate(pred, gt_data, per_video=True, lenient=True)
+        pred = entries_for(pred, gt)  # keyed by the annotation ids (submissions use stems)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
