@@ -34,3 +34,16 @@ def test_import_direction():
                 if mod in forbidden:
                     bad.append(f"{path.relative_to(REPO)}:{line} imports {mod}")
     assert not bad, "imports pointing the wrong way:\n" + "\n".join(bad)
+
+
+def test_tools_do_not_edit_sys_path():
+    """Every tool works from a fresh checkout after `make install` (the package is installed), so none
+    edits sys.path; a missing package is an ImportError that names it."""
+    bad = []
+    for path in sorted((REPO / "tools").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "path" and \
+                    isinstance(node.value, ast.Name) and node.value.id == "sys":
+                bad.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not bad, "sys.path used in tools:\n" + "\n".join(bad)

@@ -23,10 +23,7 @@ import os
 import sys
 from urllib.parse import quote
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from stvg.cli import tool_main, tool_parser  # noqa: E402
+from stvg.cli import tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
