@@ -11,15 +11,12 @@ settings come from its checkpoint. Videos with no tube get an empty ranking with
 --device overrides DEVICE. Exit codes: 0 tested, 2 bad input or config.
 """
 import json
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from spatial.matcher import load_matcher_config  # noqa: E402
-from spatial.matcher.inference import test_matcher  # noqa: E402
-from stvg.cli import check_output_suffix, tool_main, tool_parser  # noqa: E402
-from stvg.engine import setup_cli_logging  # noqa: E402
+from spatial.matcher import load_matcher_config
+from spatial.matcher.inference import test_matcher
+from stvg.cli import check_output_suffix, tool_main, tool_parser
+from stvg.engine import setup_cli_logging
 
 
 @tool_main

@@ -12,15 +12,12 @@ the log and the history give the share of training sentences with a positive tub
 2 bad input or config.
 """
 import json
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from spatial.matcher import load_matcher_config  # noqa: E402
-from spatial.matcher.train import train  # noqa: E402
-from stvg.cli import tool_main, tool_parser  # noqa: E402
-from stvg.engine import setup_cli_logging  # noqa: E402
+from spatial.matcher import load_matcher_config
+from spatial.matcher.train import train
+from stvg.cli import tool_main, tool_parser
+from stvg.engine import setup_cli_logging
 
 
 @tool_main

@@ -99,14 +99,9 @@ def test_clip_backend_names_what_it_cannot_load(tmp_path):
 
 
 def test_test_tool_runs_the_clip_backend_on_videos(clip_dir, tmp_path):
-    import os
-    import sys
-
+    import tools.test_matcher as test_tool
     from spatial.tubes import VideoTubes, write_tubes_json
     from stvg.video import write_video
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
-    import test_matcher as test_tool
 
     (tmp_path / "videos").mkdir()
     (tmp_path / "tubes").mkdir()

@@ -114,11 +114,8 @@ def _write_dataset(root, videos, split):
 
 
 def test_tools_train_and_test_end_to_end(tmp_path, data, capsys):
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
-    import test_matcher as test_tool
-    import train_matcher as train_tool
+    import tools.test_matcher as test_tool
+    import tools.train_matcher as train_tool
 
     train, val = data
     _write_dataset(tmp_path, train[:32], "train")
