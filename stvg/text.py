@@ -24,7 +24,7 @@ from typing import Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-__all__ = ["OFFLINE_ENCODER", "resolve_text_source", "build_text_encoder", "build_tokenizer",
+__all__ = ["OFFLINE_ENCODER", "resolve_text_source", "load_pretrained", "build_text_encoder", "build_tokenizer",
            "tokenize", "masked_mean", "TextEncoderError"]
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,11 @@ def resolve_text_source(name: str) -> Tuple[str, bool]:
     return name, False
 
 
-def _from_pretrained(factory, name: str, what: str, key: str, **kwargs):
+def load_pretrained(factory, name: str, what: str, key: str, hint: Optional[str] = None, **kwargs):
+    """``factory.from_pretrained`` (any transformers ``Auto*``/model/processor class) for ``name``
+    (see :func:`resolve_text_source`), failing fast and once (module docstring) with a
+    :class:`TextEncoderError` naming ``what``, the config ``key`` and ``hint`` (what to set instead;
+    default: a local directory or the offline encoder)."""
     source, local = resolve_text_source(name)
     attempts = [True] if (local or _hub_offline()) else [True, False]
     err: Optional[Exception] = None
@@ -82,10 +86,12 @@ def _from_pretrained(factory, name: str, what: str, key: str, **kwargs):
             hf_logging.enable_progress_bar()
     where = "local directory" if local else ("hub name (offline: HF_HUB_OFFLINE is set)"
                                              if _hub_offline() else "hub name")
+    if hint is None:
+        hint = (f"Set {key} to a local directory with a saved model, or to {OFFLINE_ENCODER!r} (the offline "
+                f"encoder shipped by the package {OFFLINE_ENCODER})")
     raise TextEncoderError(
         f"cannot load the {what} {name!r} ({where}): {str(err).splitlines()[0] if str(err) else type(err).__name__}. "
-        f"Set {key} to a local directory with a saved model, or to {OFFLINE_ENCODER!r} (the offline "
-        f"encoder shipped by the package {OFFLINE_ENCODER})") from None
+        f"{hint}") from None
 
 
 def build_text_encoder(name: str, pretrained: bool = True, arch: str = "bert",
@@ -102,7 +108,7 @@ def build_text_encoder(name: str, pretrained: bool = True, arch: str = "bert",
 
     extra = dict(overrides or {})
     if pretrained:
-        return _from_pretrained(AutoModel, name, "text encoder", key, **extra)
+        return load_pretrained(AutoModel, name, "text encoder", key, **extra)
     try:
         config = AutoConfig.for_model(arch, **extra)
     except ValueError as e:
@@ -114,7 +120,7 @@ def build_tokenizer(name: str, key: str = "TOKENIZER"):
     """The tokenizer saved under ``name`` (hub name, local directory or :data:`OFFLINE_ENCODER`)."""
     from transformers import AutoTokenizer
 
-    return _from_pretrained(AutoTokenizer, name, "tokenizer", key)
+    return load_pretrained(AutoTokenizer, name, "tokenizer", key)
 
 
 def tokenize(tokenizer, sentences: Sequence[str], max_len: int = 0,

@@ -40,24 +40,14 @@ def load_clip(name: str, key: str = "CLIP.MODEL"):
     """``(CLIPModel, CLIPProcessor)`` of ``name`` (hub name or local directory), eval mode."""
     from transformers import CLIPModel, CLIPProcessor
 
+    from stvg.text import load_pretrained
+
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{key} must name a CLIP model (hub name or local directory), got {name!r}")
-    local = os.path.isdir(name)
-    if os.path.exists(name) and not local:
-        raise OSError(f"{key}={name!r} is a file; expected a hub name or a directory holding a saved CLIP model")
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-    err: Optional[Exception] = None
-    for local_only in ([True] if local or offline else [True, False]):
-        try:
-            model = CLIPModel.from_pretrained(name, local_files_only=local_only)
-            processor = CLIPProcessor.from_pretrained(name, local_files_only=local_only)
-            return model.eval(), processor
-        except (OSError, ValueError) as e:
-            err = e
-    first = str(err).splitlines()[0] if err is not None and str(err) else type(err).__name__
-    where = "local directory" if local else ("hub name, offline (HF_HUB_OFFLINE)" if offline else "hub name")
-    raise OSError(f"cannot load the CLIP model {name!r} ({where}): {first}. Set {key} to a local directory "
-                  f"holding CLIPModel.save_pretrained and CLIPProcessor.save_pretrained output") from None
+    hint = f"Set {key} to a local directory holding CLIPModel.save_pretrained and CLIPProcessor.save_pretrained output"
+    model = load_pretrained(CLIPModel, name, "CLIP model", key, hint)
+    processor = load_pretrained(CLIPProcessor, name, "CLIP processor", key, hint)
+    return model.eval(), processor
 
 
 def crop_plan(tube: Tube, count: int, window: Optional[Tuple[int, int]], width: int, height: int,
