@@ -18,7 +18,6 @@ first and fetched only when that misses and ``HF_HUB_OFFLINE`` is not set.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
