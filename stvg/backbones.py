@@ -208,7 +208,12 @@ def build_backbone(name: str, weights: Optional[str] = None, device: Optional[to
     spec = _spec(name)
     enum_weights, local, source = resolve_weights(name, weights)
     if enum_weights is not None:
-        model = get_model(name, weights=enum_weights)  # torchvision downloads into its cache
+        try:
+            model = get_model(name, weights=enum_weights)  # torchvision downloads into its cache
+        except (OSError, RuntimeError) as e:  # offline: urlopen errors; a truncated download
+            raise OSError(f"backbone {name} with weights {weights_label(name, weights)}: cannot get the weights "
+                          f"({type(e).__name__}: {e}). Offline, set BACKBONE.WEIGHTS none (random, seeded by "
+                          f"BACKBONE.SEED) or a local state-dict file") from None
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -59,6 +59,10 @@ def sample_indices(num_frames: int, fps: float, target_fps: float,
     end = duration if end is None else min(end, duration)
     if end <= start:
         return np.zeros(0, dtype=np.int64)
+    if target_fps > fps + 1e-9:
+        log.warning("sampling at %g fps asked for, but the video has only %g fps: every frame is used once, "
+                    "i.e. %g frames per second (clips then cover %gx the configured duration)",
+                    target_fps, fps, fps, target_fps / fps)
     count = math.ceil((end - start) * target_fps - 1e-9)
     times = start + np.arange(count, dtype=np.float64) / target_fps
     idx = np.floor(times * fps + 1e-6).astype(np.int64)

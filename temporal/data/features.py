@@ -69,7 +69,10 @@ class FeatureStore:
     @property
     def file(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
-            self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
+            try:
+                self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
+            except OSError as e:  # not an HDF5 file, truncated, or locked
+                raise FeatureError(f"{self.path}: cannot open the feature file as HDF5 ({e})") from None
         return self._file
 
     def __getstate__(self) -> dict:  # h5py handles do not pickle (spawned workers)
