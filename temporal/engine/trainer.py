@@ -80,29 +80,32 @@ def train(cfg, resume: bool = False, progress: bool = True, return_model: bool =
         ckpts.check_fresh()
     ctx = init_distributed(cfg.DEVICE)
     try:
+        # local inputs first (annotations, features): when they fail, nothing is written and no
+        # text encoder is loaded
+        train_set = build_dataset(cfg, "train")
+        val_set = build_dataset(cfg, "val") if ctx.is_main and (cfg.DATASET.VAL_ANN or cfg.DATASET.TEST_ANN) else None
         if ctx.is_main:
             os.makedirs(out_dir, exist_ok=True)
             cfg.dump(os.path.join(out_dir, "config.yaml"))
         with file_log(os.path.join(out_dir, "train.log") if ctx.is_main else None):
-            summary, model = _train(cfg, ctx, ckpts, resume, progress and ctx.is_main)
+            summary, model = _train(cfg, ctx, ckpts, resume, progress and ctx.is_main, train_set, val_set)
         return (summary, model) if return_model else summary
     finally:
         ctx.close()
 
 
-def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool,
-           progress: bool) -> Tuple[Dict[str, Any], Model]:
+def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool, progress: bool, train_set,
+           val_set) -> Tuple[Dict[str, Any], Model]:
     s = cfg.SOLVER
     device = ctx.device
     seed_everything(int(s.SEED))
     model, tokenizer = build_model(cfg)
     model.to(device)
-    train_set = build_dataset(cfg, "train")
     pin = device.type == "cuda"
     loader, sampler = build_train_loader(cfg, train_set, tokenizer, ctx.world_size, ctx.rank, pin)
     eval_loader = None
-    if ctx.is_main and (cfg.DATASET.VAL_ANN or cfg.DATASET.TEST_ANN):
-        eval_loader = build_test_loader(cfg, build_dataset(cfg, "val"), tokenizer, pin)
+    if val_set is not None:
+        eval_loader = build_test_loader(cfg, val_set, tokenizer, pin)
     optimizer = build_optimizer(cfg, model)
     scheduler = build_scheduler(cfg, optimizer)
     amp = bool(s.AMP) and device.type == "cuda"

@@ -154,3 +154,10 @@ def test_hcstvg_annotations_train_and_test_end_to_end(shared_data, tmp_path, cap
     metrics = json.loads(capsys.readouterr().out)
     assert set(metrics) == {"R@1,IoU@0.3", "R@1,IoU@0.5", "R@5,IoU@0.3", "R@5,IoU@0.5"}
     assert sorted(torch.load(dump)) == sorted(f"{v}/0" for v in sub)
+
+
+def test_failing_inputs_leave_no_run_folder(small, tmp_path, capsys):
+    """Local inputs are checked before anything is written (no config.yaml, no empty train.log)."""
+    code, cap = _train([], small, tmp_path / "run", capsys, extra=["DATASET.FEATURES", str(tmp_path / "nope.h5")])
+    assert code == 2 and "nope.h5" in cap.err
+    assert not (tmp_path / "run").exists()
