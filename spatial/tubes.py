@@ -33,7 +33,7 @@ from .defaults import detector_options
 from .detectors import PersonDetector, build_detector
 from .linking import LinkParams, link_detections
 
-__all__ = ["VideoTubes", "build_video_tubes", "detector_from_config", "tubes_to_json", "write_tubes_json",
+__all__ = ["VideoTubes", "build_video_tubes", "no_tubes_reason", "detector_from_config", "tubes_to_json", "write_tubes_json",
            "read_tubes_json", "read_tube_folder"]
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,29 @@ def build_video_tubes(video_path: str, cfg: Config, video_id: Optional[str] = No
     dets, reader = detect_video(detector, video_path, vid, cache=cache, stride=stride, progress=progress)
     params = LinkParams.from_config(cfg.LINKING)
     tubes, rep = link_detections(dets, frame_size=(reader.width, reader.height), params=params)
+    report = dataclasses.asdict(rep)
+    if not tubes:
+        report["no_tubes_reason"] = no_tubes_reason(report, cfg, int(reader.width), int(reader.height))
     return VideoTubes(vid, float(reader.fps), int(reader.num_frames), int(reader.width),
                       int(reader.height), stride, tubes, detector.setting(), dataclasses.asdict(params),
-                      dataclasses.asdict(rep), dets)
+                      report, dets)
+
+
+def no_tubes_reason(report: Dict[str, Any], cfg: Config, width: int, height: int) -> str:
+    """Why linking gave no tube: too few detection steps for ``LINKING.MIN_LENGTH``, frames smaller
+    than the HOG window, no person detected, or only short tracks."""
+    steps, need = int(report["num_frames"]), int(cfg.LINKING.MIN_LENGTH)
+    if steps < need:
+        return (f"only {steps} detection step(s) (DETECTION.STRIDE {cfg.DETECTION.STRIDE}), fewer than "
+                f"LINKING.MIN_LENGTH {need}: the video is too short for a tube")
+    if cfg.DETECTOR.NAME == "hog":
+        up = float(cfg.DETECTOR.HOG.UPSCALE)
+        if width * up < 64 or height * up < 128:
+            return (f"frames of {width}x{height} (x{up:g} DETECTOR.HOG.UPSCALE) are smaller than the HOG "
+                    f"detector's 64x128 window: no person can be found; raise DETECTOR.HOG.UPSCALE")
+    if int(report["num_detections"]) == 0:
+        return f"the detector found no person on any of the {steps} detected frame(s)"
+    return (f"{report['num_short']} track(s), all shorter than LINKING.MIN_LENGTH {need} detections")
 
 
 def tubes_to_json(result: VideoTubes) -> Dict[str, Any]:

@@ -105,6 +105,8 @@ def one_video(a: argparse.Namespace, cfg) -> int:
           f"{rep['num_nonfinite']} non-finite boxes dropped)")
     for i, t in enumerate(result.tubes[:10]):
         print(f"  tube {i}: frames {t.start_frame}..{t.end_frame}  score {t.score:.3f}")
+    if not result.tubes:
+        print(f"  no tube: {rep['no_tubes_reason']}")
     if a.out:
         write_tubes_json(a.out, result)
         cfg.dump(a.out + ".config.yaml")
