@@ -26,9 +26,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from stvg.cli import check_output_suffix, tool_main, tool_parser  # noqa: E402
+from stvg.cli import check_output_suffix, tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -27,9 +27,8 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from stvg.cli import check_output_suffix, tool_main, tool_parser  # noqa: E402
+from stvg.cli import check_output_suffix, tool_main, tool_parser
 
 DEFAULT_MODEL = os.path.join(REPO, "models", "stvg_synthetic.pth")
 
