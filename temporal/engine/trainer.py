@@ -27,8 +27,8 @@ from typing import Any, Dict, Tuple
 import torch
 
 from stvg.checkpoint import project_version
-from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, progress_bar,
-                         restore_rng, seed_everything)
+from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, loss_values,
+                         optimizer_step, progress_bar, resume_state, seed_everything, wrap_ddp)
 from stvg.io import atomic_write_json
 
 from ..losses import MMNLoss
@@ -118,24 +118,13 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool, progress:
 
     start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
     if resume:
-        ckpt = ckpts.load_last(cfg.to_dict())
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt["scaler"] and scaler.is_enabled():  # empty when saved without AMP (e.g. on CPU)
-            scaler.load_state_dict(ckpt["scaler"])
-        restore_rng(ckpt["rng"])
-        start, history, best = int(ckpt["epoch"]) + 1, list(ckpt["history"]), dict(ckpt["best"])
+        start, history, best = resume_state(ckpts.load_last(cfg.to_dict()), model.load_state_dict, optimizer,
+                                            scheduler, scaler)
         log.info("resuming %s after epoch %d", ckpts.last, start - 1)
 
-    net = model
-    if ctx.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        # built while every parameter requires grad, so the text encoder stays in DDP's reducer;
-        # frozen epochs then leave it out of the graph (find_unused_parameters)
-        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                  find_unused_parameters=True)
+    # built while every parameter requires grad, so the text encoder stays in DDP's reducer; frozen
+    # epochs then leave it out of the graph (find_unused_parameters)
+    net = wrap_ddp(model, ctx, find_unused_parameters=True)
 
     bar = progress_bar(max(0, epochs - start + 1) * len(loader), enabled=progress)
     for epoch in range(start, epochs + 1):
@@ -153,17 +142,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool, progress:
             with torch.autocast(device_type=device.type, enabled=amp):
                 out = _forward(net, batch, tube)
             losses = _losses(out, batch, loss_fn, epoch, tube)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["loss"]).backward()
-            if float(s.CLIP_GRAD) > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), float(s.CLIP_GRAD))
-            scaler.step(optimizer)
-            scaler.update()
-            vals = {k: float(v.detach()) for k, v in losses.items()}
-            if not math.isfinite(vals["loss"]):
-                raise FloatingPointError(f"epoch {epoch}: loss is {vals['loss']} ({vals}); check the features "
-                                         f"and the learning rate")
+            optimizer_step(losses["loss"], optimizer, scaler, model.parameters(), float(s.CLIP_GRAD))
+            vals = loss_values(losses, epoch)
             for k, v in vals.items():
                 sums[k] = sums.get(k, 0.0) + v
             steps += 1
