@@ -21,6 +21,7 @@ import sys
 from typing import Callable, Iterator, Optional
 
 __all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_BAD_INPUT", "tool_parser", "tool_errors", "ToolExit",
+           "add_run_options", "run_overrides",
            "fail", "check_output_suffix", "tool_main"]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -97,3 +98,25 @@ def tool_main(fn: Callable[..., int]) -> Callable[..., int]:
             return int(e.code or 0) if not isinstance(e.code, str) else EXIT_BAD_INPUT
 
     return wrapper
+
+
+def add_run_options(ap: argparse.ArgumentParser, resume: bool = False) -> argparse.ArgumentParser:
+    """The options of the training/testing tools: ``--skip-missing`` (DATASET.SKIP_MISSING True),
+    ``--no-progress`` and, with ``resume``, ``--resume`` (continue from OUTPUT_DIR/last.pth)."""
+    if resume:
+        ap.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
+    ap.add_argument("--skip-missing", action="store_true",
+                    help="skip videos absent from the inputs (same as DATASET.SKIP_MISSING True)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return ap
+
+
+def run_overrides(args: argparse.Namespace) -> list:
+    """The ``KEY VALUE`` overrides of a training/testing tool: the positional ones, then
+    ``--skip-missing`` and ``--device`` (when not ``auto``) as config keys."""
+    out = list(args.overrides)
+    if getattr(args, "skip_missing", False):
+        out += ["DATASET.SKIP_MISSING", "True"]
+    if getattr(args, "device", "auto") != "auto":
+        out += ["DEVICE", args.device]
+    return out

@@ -15,7 +15,7 @@ import sys
 
 from spatial.matcher import load_matcher_config
 from spatial.matcher.inference import test_matcher
-from stvg.cli import check_output_suffix, tool_main, tool_parser
+from stvg.cli import add_run_options, check_output_suffix, run_overrides, tool_main, tool_parser
 from stvg.engine import setup_cli_logging
 
 
@@ -27,16 +27,11 @@ def main(argv=None) -> int:
     ap.add_argument("--video-dir", help="folder of the videos (clip backend)")
     ap.add_argument("--out", help="metrics JSON")
     ap.add_argument("--predictions", help="per-video rankings JSON")
-    ap.add_argument("--skip-missing", action="store_true", help="skip videos absent from the feature file")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
+    args = add_run_options(ap).parse_args(argv)
     setup_cli_logging(args.log_level)
     check_output_suffix(args.out, (".json",), "--out")
     check_output_suffix(args.predictions, (".json",), "--predictions")
-    overrides = list(args.overrides) + (["DATASET.SKIP_MISSING", "True"] if args.skip_missing else [])
-    if args.device != "auto":
-        overrides += ["DEVICE", args.device]
-    cfg = load_matcher_config(args.config, overrides)
+    cfg = load_matcher_config(args.config, run_overrides(args))
     metrics = test_matcher(cfg, args.weights, args.backend, args.video_dir, args.out, args.predictions,
                            progress=not args.no_progress)
     print(json.dumps(metrics, indent=1))

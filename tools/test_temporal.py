@@ -12,7 +12,7 @@ Exit codes: 0 tested, 2 bad input or config.
 import json
 import sys
 
-from stvg.cli import tool_main, tool_parser
+from stvg.cli import add_run_options, run_overrides, tool_main, tool_parser
 from stvg.engine import setup_cli_logging
 from temporal.defaults import load_temporal_config
 from temporal.engine import evaluate_checkpoint
@@ -20,16 +20,13 @@ from temporal.engine import evaluate_checkpoint
 
 @tool_main
 def main(argv=None) -> int:
-    ap = tool_parser(__doc__, config_required=True)
+    ap = add_run_options(tool_parser(__doc__, config_required=True))
     ap.add_argument("--weights", required=True, help="checkpoint from train_temporal.py or convert_mmn_checkpoint.py")
     ap.add_argument("--out", help="metrics JSON")
     ap.add_argument("--dump-scores", help="torch file of per-sentence score maps")
-    ap.add_argument("--skip-missing", action="store_true", help="skip videos absent from the feature file")
-    ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     setup_cli_logging(args.log_level)
-    overrides = list(args.overrides) + (["DEVICE", args.device] if args.device != "auto" else [])
-    cfg = load_temporal_config(args.config, overrides)
+    cfg = load_temporal_config(args.config, run_overrides(args))
     metrics = evaluate_checkpoint(cfg, args.weights, args.out, args.dump_scores,
                                   skip_missing=True if args.skip_missing else None,
                                   progress=not args.no_progress)
