@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """MMN benchmark: training step time, inference time per video, peak memory.
 
-Settings (docs/MMN.md): Charades-STA (VGG 4096-d, 32 -> 16 clips, [15], conv 5 x 8 layers) and
+Settings (the reference configs, docs/temporal.md): Charades-STA (VGG 4096-d, 32 -> 16 clips, [15], conv 5 x 8 layers) and
 ActivityNet (C3D 500-d, 256 -> 64 clips, [15, 8, 8], conv 9 x 4 layers). Random features,
 3 sentences of 12 tokens per video, a full-size DistilBERT built from the library-default config
 with random weights (no download), trainable. A training step = forward + MMN losses + backward +

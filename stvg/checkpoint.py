@@ -18,6 +18,7 @@ non-persistent buffer are ignored and reported.
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -127,7 +128,7 @@ def read_checkpoint(path: str, require: Sequence[str] = ("model",), what: str = 
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated, foreign or code-carrying files: one clear message
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if isinstance(e, pickle.UnpicklingError):  # what weights_only=True raises on a foreign object
             first = ("it holds pickled Python objects other than tensors and plain containers, which are "
                      "refused (torch.load weights_only=True): " + first)
         raise CheckpointError(f"{path}: cannot read {what}: {first}") from None

@@ -1,6 +1,6 @@
 """MMN (Mutual Matching Network): video moment map and sentence in a joint space.
 
-``MMN(cfg.MODEL)`` follows docs/MMN.md step by step:
+``MMN(cfg.MODEL)`` follows the MMN description (docs/temporal.md, "Steps") step by step:
 feature pool -> sparse 2D moment map -> masked proposal conv stack -> two 1x1 projections (contrastive,
 IoU); text encoder -> mean pool -> LayerNorm -> two heads; cosine scores; test-time fusion
 ``((cos_con * 0.5 + 0.5) ** CONTRASTIVE_SCORE_POW) * iou_score``.

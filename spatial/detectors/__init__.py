@@ -11,6 +11,7 @@ Backends are imported lazily, so an optional dependency (detectron2) is only nee
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any, Dict, Tuple
 
 from .base import PersonDetector, finalize_frame
@@ -33,9 +34,9 @@ def build_detector(name: str = DEFAULT_DETECTOR, **opts: Any) -> PersonDetector:
         raise ValueError(f"unknown detector {name!r}; choose one of {sorted(DETECTORS)}")
     module, cls = DETECTORS[name]
     klass = getattr(importlib.import_module(module), cls)
-    try:
-        return klass(**opts)
-    except TypeError as e:
-        if "unexpected keyword" in str(e):
-            raise TypeError(f"detector {name!r}: {e}") from None
-        raise
+    accepted = inspect.signature(klass.__init__).parameters
+    unknown = sorted(set(opts) - set(accepted))
+    if unknown:
+        raise TypeError(f"detector {name!r}: unexpected option(s) {', '.join(unknown)}; it takes "
+                        f"{', '.join(k for k in accepted if k != 'self')}")
+    return klass(**opts)

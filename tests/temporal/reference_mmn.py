@@ -1,6 +1,6 @@
 """An independent re-implementation of the reference MMN forward pass, for the checkpoint-import test.
 
-Written for this project from the behaviour stated in docs/MMN.md and the reference's module layout,
+Written for this project from the behaviour stated in docs/temporal.md and the reference's module layout,
 so that its ``state_dict`` has the reference key names (``featpool.conv``, ``proposal_conv.convs.{i}``,
 ``proposal_conv.bn.{i}``, ``proposal_conv.conv1x1_iou``, ``proposal_conv.conv1x1_contrastive``,
 ``text_encoder.bert``, ``text_encoder.layernorm``, ``text_encoder.fc_out1`` (IoU),
