@@ -19,8 +19,11 @@ def test_baselines(tiny_annotations):
     # the right person over the whole video: every GT frame matches exactly, so vIoU == tIoU < 1
     for vid, (viou, tiou) in res["gt_person_whole_video"]["per_video"].items():
         assert viou == pytest.approx(tiou) and 0 < tiou <= 1
-    # the GT span with someone's boxes: never better in vIoU than the right person on that span
+    # the GT span (with someone's boxes) is closer in time than a random person's whole tube (m_tIoU),
+    # and no video's vIoU can exceed its tIoU
     assert res["gt_span_random_person"]["m_tIoU"] > res["random_person"]["m_tIoU"]
+    for r in res.values():
+        assert all(v <= t + 1e-12 for v, t in r["per_video"].values())
     assert all(0 <= r["m_vIoU"] < 1 for r in res.values())
     with pytest.raises(ValueError, match="unknown baseline"):
         baseline_predictions("oracle", gt, tubes)
