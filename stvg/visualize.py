@@ -29,10 +29,19 @@ from .structures import Tube
 
 __all__ = ["tube_colour", "draw_tubes", "contact_sheet", "save_image", "PRED_COLOUR", "GT_COLOUR", "Timeline",
            "draw_answer", "answer_frames", "tile_images", "write_overlay", "score_cell", "score_map_image",
-           "result_score_map", "histogram_image", "stack_images", "write_html_report"]
+           "result_score_map", "histogram_image", "stack_images", "write_html_report", "sheet_frames"]
 
 PRED_COLOUR = (40, 220, 40)    # prediction: green
 GT_COLOUR = (255, 120, 0)      # ground truth: orange
+
+
+def sheet_frames(first: int, last: int, count: int = 8, margin: int = 0, num_frames: Optional[int] = None
+                 ) -> np.ndarray:
+    """``int64[<= count]``: frames spread evenly over ``first - margin .. last + margin`` (clamped to
+    ``0 .. num_frames - 1``), duplicates removed: the frames a contact sheet shows."""
+    lo, hi = first - margin, last + margin
+    lo, hi = max(0, lo), (hi if num_frames is None else min(num_frames - 1, hi))
+    return np.unique(np.linspace(lo, max(lo, hi), max(1, count)).round().astype(np.int64))
 
 
 def tube_colour(i: int) -> tuple:

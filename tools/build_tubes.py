@@ -112,14 +112,12 @@ def one_video(a: argparse.Namespace, cfg) -> int:
         cfg.dump(a.out + ".config.yaml")
         print(f"wrote {a.out}")
     if a.vis:
-        import numpy as np
-
         from stvg.video import VideoReader
-        from stvg.visualize import contact_sheet, save_image
+        from stvg.visualize import contact_sheet, save_image, sheet_frames
 
         reader = VideoReader(a.video)
         n = max(1, min(a.vis_frames, reader.num_frames))
-        idx = np.unique(np.linspace(0, reader.num_frames - 1, n).round().astype(np.int64))
+        idx = sheet_frames(0, reader.num_frames - 1, n)
         save_image(a.vis, contact_sheet(reader.get_frames(idx), idx.tolist(), result.tubes, cols=a.vis_cols))
         print(f"wrote {a.vis}")
     return 0

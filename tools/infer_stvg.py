@@ -87,11 +87,9 @@ def summary(r) -> str:
 
 def draw(path: str, video: str, r, vis_fps: float) -> list:
     """Write the picture(s) of result ``r``; returns the paths written."""
-    import numpy as np
-
     from stvg.video import VideoReader
-    from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, score_map_image, stack_images,
-                                tile_images, write_overlay)
+    from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, score_map_image, sheet_frames,
+                                stack_images, tile_images, write_overlay)
 
     reader = VideoReader(video)
     timeline = Timeline(reader.duration, pred=r.segment.as_tuple(), section=r.section)
@@ -117,9 +115,7 @@ def draw(path: str, video: str, r, vis_fps: float) -> list:
         save_image(side, smap)
         return [path, side]
     a, b = r.frames
-    margin = max(1, (b - a) // 4)
-    lo, hi = max(0, a - margin), min(reader.num_frames - 1, b + margin)
-    idx = np.unique(np.linspace(lo, hi, 8).round().astype(np.int64))
+    idx = sheet_frames(a, b, 8, margin=max(1, (b - a) // 4), num_frames=reader.num_frames)
     frames = answer_frames(reader.get_frames(idx), idx.tolist(), reader.fps, r.tube, None, r.query, timeline, label)
     tiles = tile_images(frames, cols=4, thumb_width=320)
     save_image(path, tiles if smap is None else stack_images([tiles, smap], axis=0))

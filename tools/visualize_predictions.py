@@ -63,7 +63,7 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
 
     from stvg.data.frames import file_to_index
     from stvg.video import VideoReader
-    from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, tile_images,
+    from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, sheet_frames, tile_images,
                                 write_overlay)
 
     reader = VideoReader(path)
@@ -85,8 +85,7 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
     row["overlay"] = rel
 
     spans = [gt.start_frame, gt.end_frame] + ([] if pred is None else [pred.start_frame, pred.end_frame])
-    lo, hi = max(0, min(spans) - 2), min(n - 1, max(spans) + 2)
-    sel = np.unique(np.linspace(lo, hi, 8).round().astype(np.int64))
+    sel = sheet_frames(min(spans), max(spans), 8, margin=2, num_frames=n)
     drawn = answer_frames(reader.get_frames(sel), sel.tolist(), fps, pred, gt, sentence, timeline, label)
     save_image(os.path.join(out_dir, "sheets", f"{vid}.jpg"), tile_images(drawn, cols=4, thumb_width=320))
     row["sheet"] = f"sheets/{safe}.jpg"
