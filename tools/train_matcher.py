@@ -16,22 +16,15 @@ import sys
 
 from spatial.matcher import load_matcher_config
 from spatial.matcher.train import train
-from stvg.cli import tool_main, tool_parser
+from stvg.cli import add_run_options, run_overrides, tool_main, tool_parser
 from stvg.engine import setup_cli_logging
 
 
 @tool_main
 def main(argv=None) -> int:
-    ap = tool_parser(__doc__, config_required=True)
-    ap.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pth")
-    ap.add_argument("--skip-missing", action="store_true", help="skip videos absent from the feature file")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = ap.parse_args(argv)
+    args = add_run_options(tool_parser(__doc__, config_required=True), resume=True).parse_args(argv)
     rank0 = setup_cli_logging(args.log_level)
-    overrides = list(args.overrides) + (["DATASET.SKIP_MISSING", "True"] if args.skip_missing else [])
-    if args.device != "auto":
-        overrides += ["DEVICE", args.device]
-    cfg = load_matcher_config(args.config, overrides)
+    cfg = load_matcher_config(args.config, run_overrides(args))
     summary = train(cfg, resume=args.resume, progress=not args.no_progress)
     if rank0:
         print(json.dumps(summary, indent=1))

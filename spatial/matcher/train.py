@@ -25,8 +25,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from stvg.checkpoint import load_state_dict, project_version
-from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, progress_bar,
-                         restore_rng, seed_everything)
+from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, loss_values,
+                         optimizer_step, progress_bar, resume_state, seed_everything, wrap_ddp)
 from stvg.io import atomic_write_json
 
 from .data import MatcherVideo, collate, load_matcher_split
@@ -145,22 +145,13 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
 
     start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
     if resume:
-        ckpt = ckpts.load_last(cfg.to_dict())
-        load_state_dict(model, ckpt["model"], source=ckpts.last, ignore_missing=ignore)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler") and scaler.is_enabled():
-            scaler.load_state_dict(ckpt["scaler"])
-        restore_rng(ckpt["rng"])
-        start, history, best = int(ckpt["epoch"]) + 1, list(ckpt["history"]), dict(ckpt["best"])
+        start, history, best = resume_state(
+            ckpts.load_last(cfg.to_dict()),
+            lambda sd: load_state_dict(model, sd, source=ckpts.last, ignore_missing=ignore), optimizer, scheduler,
+            scaler)
         log.info("resuming %s after epoch %d", ckpts.last, start - 1)
 
-    net = model
-    if ctx.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                  find_unused_parameters=False)
+    net = wrap_ddp(model, ctx, find_unused_parameters=False)
 
     bs = int(s.BATCH_SIZE)
     steps_per_epoch = len(epoch_batches(len(samples), bs, int(s.SEED), 1, ctx.world_size, ctx.rank))
@@ -182,17 +173,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
             with torch.autocast(device_type=device.type, enabled=amp):
                 sent, tubes = net(batch.roi, batch.geometry, batch.mask, **text_kw)
             losses = loss_fn(sent, tubes, batch.viou, batch.sent_video, batch.tube_video)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["loss"]).backward()
-            if float(s.CLIP_GRAD) > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), float(s.CLIP_GRAD))
-            scaler.step(optimizer)
-            scaler.update()
-            vals = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in losses.items()}
-            if not math.isfinite(vals["loss"]):
-                raise FloatingPointError(f"epoch {epoch}: loss is {vals['loss']} ({vals}); check the features "
-                                         f"and the learning rate")
+            optimizer_step(losses["loss"], optimizer, scaler, model.parameters(), float(s.CLIP_GRAD))
+            vals = loss_values(losses, epoch)
             for k, v in vals.items():
                 sums[k] = sums.get(k, 0.0) + v
             steps += 1
