@@ -215,7 +215,7 @@ class STVGResult:
                               **({"tube_mmn_score": _finite_or_none(self.tube_scores[i])}
                                  if self.tube_scores is not None else {})}
                              for i, t in enumerate(self.candidates)]
-        if score_map and self.score_map is not None:
+        if score_map and self.score_map is not None and len(self.score_map):  # tube_mmn without a tube: no map
             out["score_map"] = np.round(self.score_map.double().numpy(), 4).tolist()
             if self.score_mask is not None:
                 out["score_mask"] = self.score_mask.int().tolist()
