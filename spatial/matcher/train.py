@@ -24,10 +24,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from stvg.checkpoint import load_state_dict, project_version
-from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, loss_values,
+from stvg.checkpoint import load_state_dict
+from stvg.engine import (DistContext, RunCheckpoints, file_log, finish_epoch, init_distributed, loss_values,
                          optimizer_step, progress_bar, resume_state, seed_everything, wrap_ddp)
-from stvg.io import atomic_write_json
 
 from .data import MatcherVideo, collate, load_matcher_split
 from .evaluate import evaluate_videos
@@ -194,15 +193,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
                 metrics = ev.evaluate()
                 record["metrics"] = metrics
             score = selection_score(metrics) if metrics else float(epoch)
-            history.append(record)
-            improved = score > best["score"]
-            if improved:
-                best = {"epoch": epoch, "score": score, "metrics": metrics}
-            state = {"model": model.saved_state_dict(), "config": cfg.to_dict(), "version": project_version(),
-                     "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict(), "rng": capture_rng(), "best": best, "history": history}
-            ckpts.save(state, improved, metrics)
-            atomic_write_json(os.path.join(cfg.OUTPUT_DIR, "history.json"), history, indent=1)
+            best, improved = finish_epoch(ckpts, history, record, metrics, score, best, model.saved_state_dict(),
+                                          cfg.to_dict(), optimizer, scheduler, scaler)
             msg = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("loss"))
             msg += f" with_positive={record['with_positive']:.3f}"
             if metrics:

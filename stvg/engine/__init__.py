@@ -6,9 +6,9 @@ from .device import DeviceError, resolve_device
 from .distributed import DistContext, init_distributed
 from .logs import file_log, is_rank0, progress_bar, setup_cli_logging
 from .seed import capture_rng, restore_rng, seed_everything
-from .steps import loss_values, optimizer_step, resume_state, wrap_ddp
+from .steps import finish_epoch, loss_values, optimizer_step, resume_state, wrap_ddp
 
 __all__ = ["DeviceError", "resolve_device", "DistContext", "init_distributed", "seed_everything", "capture_rng",
            "restore_rng", "RunCheckpoints", "CheckpointConfigError", "config_diff", "flatten_config",
            "setup_cli_logging", "file_log", "progress_bar", "is_rank0", "loss_values", "optimizer_step",
-           "resume_state", "wrap_ddp"]
+           "resume_state", "wrap_ddp", "finish_epoch"]

@@ -8,7 +8,7 @@ import torch
 
 from .seed import restore_rng
 
-__all__ = ["resume_state", "wrap_ddp", "optimizer_step", "loss_values"]
+__all__ = ["resume_state", "wrap_ddp", "optimizer_step", "loss_values", "finish_epoch"]
 
 
 def resume_state(ckpt: Mapping[str, Any], load_model: Callable[[Mapping], Any], optimizer, scheduler,
@@ -55,3 +55,27 @@ def loss_values(losses: Mapping[str, Any], epoch: int) -> Dict[str, float]:
         raise FloatingPointError(f"epoch {epoch}: loss is {vals['loss']} ({vals}); check the features "
                                  f"and the learning rate")
     return vals
+
+
+def finish_epoch(ckpts, history: List[Dict[str, Any]], record: Dict[str, Any], metrics: Mapping[str, float],
+                 score: float, best: Dict[str, Any], model_state: Mapping, config: Mapping, optimizer, scheduler,
+                 scaler) -> Tuple[Dict[str, Any], bool]:
+    """After an epoch (rank 0): append ``record`` to ``history``, update ``best`` when ``score`` beats
+    it, write ``last.pth`` (and ``best.pth`` when improved) through ``ckpts`` and ``history.json``.
+    Returns ``(best, improved)``."""
+    import os
+
+    from ..checkpoint import project_version
+    from ..io import atomic_write_json
+    from .seed import capture_rng
+
+    history.append(record)
+    improved = score > best["score"]
+    if improved:
+        best = {"epoch": record["epoch"], "score": score, "metrics": dict(metrics)}
+    state = {"model": model_state, "config": dict(config), "version": project_version(), "epoch": record["epoch"],
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+             "rng": capture_rng(), "best": best, "history": history}
+    ckpts.save(state, improved, metrics)
+    atomic_write_json(os.path.join(ckpts.out_dir, "history.json"), history, indent=1)
+    return best, improved

@@ -26,10 +26,8 @@ from typing import Any, Dict, Tuple
 
 import torch
 
-from stvg.checkpoint import project_version
-from stvg.engine import (DistContext, RunCheckpoints, capture_rng, file_log, init_distributed, loss_values,
+from stvg.engine import (DistContext, RunCheckpoints, file_log, finish_epoch, init_distributed, loss_values,
                          optimizer_step, progress_bar, resume_state, seed_everything, wrap_ddp)
-from stvg.io import atomic_write_json
 
 from ..losses import MMNLoss
 from ..tube_mmn import TubeMMNLoss
@@ -160,15 +158,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool, progress:
             else:
                 metrics = {}
             score = selection_score(metrics, cfg.MODEL.MODE) if metrics else float(epoch)
-            history.append(record)
-            improved = score > best["score"]
-            if improved:
-                best = {"epoch": epoch, "score": score, "metrics": metrics}
-            state = {"model": model.state_dict(), "config": cfg.to_dict(), "version": project_version(),
-                     "epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict(), "rng": capture_rng(), "best": best, "history": history}
-            ckpts.save(state, improved, metrics)
-            atomic_write_json(os.path.join(cfg.OUTPUT_DIR, "history.json"), history, indent=1)
+            best, improved = finish_epoch(ckpts, history, record, metrics, score, best, model.state_dict(),
+                                          cfg.to_dict(), optimizer, scheduler, scaler)
             msg = " ".join(f"{k}={v:.4f}" for k, v in record.items() if k.startswith("loss"))
             if metrics:
                 msg += " | " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
