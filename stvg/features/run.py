@@ -71,7 +71,6 @@ def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, d
 
     store = feature_store(out, feature_settings(cfg))
     store.check_settings(recorded_settings(out), source=out)
-    cfg.dump(out + ".config.yaml")  # the resolved config, next to the output
     done = read_output_ids(out) | store.done_ids()
     todo = [v for v in mine if v not in done]
     summary.num_skipped = len(mine) - len(todo)
@@ -87,8 +86,12 @@ def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, d
 
     bb_name, weights, dim = _describe(cfg, extractor)
     attrs = {"backbone": bb_name, "weights": weights, "feature_dim": dim, "settings": settings_yaml(cfg)}
-    return summary.finish(store.merge(ids, lambda parts: merge_into_hdf5(out, store, parts, attrs),
-                                      existing=lambda: read_output_ids(out), cleanup=True))
+    def combine(parts) -> None:
+        merge_into_hdf5(out, store, parts, attrs)
+        if os.path.exists(out):
+            cfg.dump(out + ".config.yaml")  # the resolved config, next to the output (none without one)
+
+    return summary.finish(store.merge(ids, combine, existing=lambda: read_output_ids(out), cleanup=True))
 
 
 def _describe(cfg: Config, extractor: Optional[FeatureExtractor]) -> Tuple[str, str, int]:

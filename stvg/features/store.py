@@ -87,8 +87,8 @@ def merge_into_hdf5(out: str, store: VideoStore, done: Iterable[str], attrs: Dic
     folder = os.path.dirname(os.path.abspath(out))
     for stale in glob.glob(os.path.join(folder, f".{os.path.basename(out)}.*.tmp")):
         os.unlink(stale)  # left by a merge that was killed (we hold the lock)
-    if not done and os.path.exists(out):
-        return
+    if not done and (os.path.exists(out) or not have):
+        return  # nothing new; with no video extracted at all, no (empty) output is written
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:

@@ -38,3 +38,14 @@ def test_backbone_weights_offline_name_the_weights_and_the_fix(monkeypatch):
     monkeypatch.setattr(torchvision.models, "get_model", offline)
     with pytest.raises(OSError, match=r"backbone resnet18 with weights .*IMAGENET1K_V1.*BACKBONE.WEIGHTS none"):
         build_backbone("resnet18", "IMAGENET1K_V1")
+
+
+def test_extraction_of_only_broken_videos_leaves_no_output(tmp_path):
+    from tools import extract_features
+
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "a.mp4").write_text("not a video")
+    out = tmp_path / "f.h5"
+    assert extract_features.main(["--videos", str(tmp_path / "v"), "--out", str(out), "--no-progress",
+                                  "BACKBONE.WEIGHTS", "none"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5.failures.json", "v"]
