@@ -49,7 +49,8 @@ import torch
 from .checkpoint import CheckpointError, read_checkpoint
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MODE_PARTS", "MODES", "ModelFileError", "read_model_file",
-           "validate_model_file", "write_model_file", "state_dict_fingerprint", "file_sha256", "describe"]
+           "validate_model_file", "write_model_file", "state_dict_fingerprint", "file_sha256", "describe",
+           "portable"]
 
 FORMAT = "stvg-model"
 FORMAT_VERSION = 1
@@ -74,6 +75,21 @@ def state_dict_fingerprint(tensors: Mapping[str, torch.Tensor]) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:16]
+
+
+def portable(value: Any) -> Any:
+    """``value`` with every absolute path below the working directory made relative to it (strings,
+    nested in dicts and lists): a model file records where its parts came from without naming the
+    machine's folders; the sha256 of each source still identifies it."""
+    if isinstance(value, Mapping):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(portable(v) for v in value)
+    if isinstance(value, str) and os.path.isabs(value):
+        cwd = os.getcwd()
+        if os.path.commonpath([cwd, os.path.abspath(value)]) == cwd:
+            return os.path.relpath(value, cwd)
+    return value
 
 
 def file_sha256(path: str) -> str:

@@ -71,7 +71,7 @@ from .features.decode import DecodedVideo
 from .features.defaults import FEATURES_DEFAULTS, SETTINGS_SECTIONS
 from .features.extractor import FeatureExtractor
 from .join import JoinedPair, fill_tube, join_config, join_pairs
-from .model_file import (FORMAT, FORMAT_VERSION, ModelFileError, file_sha256, read_model_file,
+from .model_file import (FORMAT, FORMAT_VERSION, ModelFileError, file_sha256, portable, read_model_file,
                          state_dict_fingerprint, validate_model_file)
 from .ops import nms_1d, tube_viou
 from .structures import Segment, Tube
@@ -964,7 +964,7 @@ def _run_checkpoint(path: str, what: str) -> str:
 
 
 def _source(path: str, ckpt: Optional[Mapping] = None) -> Dict[str, Any]:
-    out: Dict[str, Any] = {"path": os.path.abspath(path), "sha256": file_sha256(path)}
+    out: Dict[str, Any] = {"path": portable(os.path.abspath(path)), "sha256": file_sha256(path)}
     if ckpt is not None:
         for key in ("epoch", "version"):
             if key in ckpt:
@@ -1076,16 +1076,16 @@ def assemble_model_file(temporal: str, matcher: Optional[str], features_cfg: Con
         src["matcher"] = _source(mpath, mck)
     if kind == "stored":
         src["backbone_weights"] = _source(label)
-    src.update(dict(sources or {}))
+    src.update(portable(dict(sources or {})))
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "version": project_version(), "mode": mode,
             "features": {"config": features_cfg.to_dict(), "backbone": backbone},
             "spatial": {"config": sp},
-            "temporal": {"config": tcfg.to_dict(), "model": _cast(t_state, dtype),
+            "temporal": {"config": portable(tcfg.to_dict()), "model": _cast(t_state, dtype),
                          "text_encoder_stored": t_stored, "text_encoder": t_ident},
             "join": join_config(join or {}).to_dict(), "sources": src}
     if not tube:
         data["temporal"]["clip_seconds"] = float(clip_seconds)
-        data["matcher"] = {"config": mcfg.to_dict(), "model": _cast(m_state, dtype),
+        data["matcher"] = {"config": portable(mcfg.to_dict()), "model": _cast(m_state, dtype),
                            "text_encoder_stored": m_stored, "text_encoder": m_ident}
     validate_model_file(data, "assembled model file")
     check_stages(stage_configs(data, "assembled model file"), data, "assembled model file")

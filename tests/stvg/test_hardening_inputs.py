@@ -49,3 +49,17 @@ def test_extraction_of_only_broken_videos_leaves_no_output(tmp_path):
     assert extract_features.main(["--videos", str(tmp_path / "v"), "--out", str(out), "--no-progress",
                                   "BACKBONE.WEIGHTS", "none"]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.h5.failures.json", "v"]
+
+
+def test_model_files_record_no_machine_paths(tmp_path, monkeypatch):
+    import pathlib
+
+    from stvg.model_file import portable
+
+    monkeypatch.chdir(tmp_path)
+    inside, outside = str(tmp_path / "runs" / "best.pth"), "/somewhere/else.pth"
+    assert portable({"a": [inside, outside], "b": "rel/x", "c": 3}) == \
+        {"a": [str(pathlib.Path("runs") / "best.pth"), outside], "b": "rel/x", "c": 3}
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    for name in ("stvg_synthetic.pth", "stvg_synthetic_tube_mmn.pth"):
+        assert str(repo.parent) + "/" not in (repo / "models" / name).read_bytes().decode("latin-1")
