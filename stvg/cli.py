@@ -21,7 +21,7 @@ import sys
 from typing import Callable, Iterator, Optional
 
 __all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_BAD_INPUT", "tool_parser", "tool_errors", "ToolExit",
-           "add_run_options", "run_overrides",
+           "add_run_options", "run_overrides", "job_exit_code",
            "fail", "check_output_suffix", "tool_main"]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -120,3 +120,13 @@ def run_overrides(args: argparse.Namespace) -> list:
     if getattr(args, "device", "auto") != "auto":
         out += ["DEVICE", args.device]
     return out
+
+
+def job_exit_code(summary) -> int:
+    """The exit code of a job over many videos (a :class:`stvg.store.JobSummary`): 1, naming the
+    failures file on stderr, when some videos failed; else 0."""
+    failed = summary.failed()
+    if failed:
+        print(f"error: {len(failed)} video(s) failed, listed in {summary.failures_file}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK

@@ -1218,7 +1218,7 @@ class _FeatureFile:
             raise ValueError(f"{path}: no 'settings' attribute: not a feature file of tools/extract_features.py")
         have = yaml.safe_load(text)
         want = {k: predictor.configs.features[k].to_dict() for k in SETTINGS_SECTIONS}
-        from .engine.checkpoints import flatten_config
+        from .config import flatten_config
         a, b = flatten_config(have), flatten_config(want)
         skip = {"BACKBONE.AMP"} | ({"BACKBONE.WEIGHTS"} if predictor.data["features"]["backbone"]["weights"] == "stored"
                                    else set())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stvg.cli import tool_main, tool_parser
+from stvg.cli import job_exit_code, tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -87,11 +87,7 @@ def dataset(a: argparse.Namespace, cfg) -> int:
     summary = build_dataset_tubes(videos, cfg, a.out_dir, num_shards=a.num_shards, shard=a.shard,
                                   progress=not a.no_progress)
     print(summary.message())
-    if summary.failed():
-        print(f"error: {len(summary.failed())} video(s) failed, listed in {summary.failures_file}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return job_exit_code(summary)
 
 
 def one_video(a: argparse.Namespace, cfg) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from stvg.cli import tool_main, tool_parser
+from stvg.cli import job_exit_code, tool_main, tool_parser
 
 
 @tool_main
@@ -52,11 +52,7 @@ def main(argv=None) -> int:
         return 2
     cfg.dump(os.path.join(summary.out, f"config.shard{summary.shard}.yaml"))
     print(summary.message())
-    if summary.failed():
-        print(f"error: {len(summary.failed())} video(s) failed, listed in {summary.failures_file}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return job_exit_code(summary)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    from stvg.cli import job_exit_code
     from stvg.config import ConfigError
     from stvg.data import select_videos
     from stvg.engine import DeviceError, resolve_device
@@ -60,11 +61,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(summary.message())
-    failed = summary.failed()
-    if failed:
-        print(f"error: {len(failed)} video(s) failed, listed in {summary.failures_file}", file=sys.stderr)
-        return 1
-    return 0
+    return job_exit_code(summary)
 
 
 if __name__ == "__main__":

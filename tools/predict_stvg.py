@@ -28,7 +28,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from stvg.cli import check_output_suffix, tool_main, tool_parser
+from stvg.cli import check_output_suffix, job_exit_code, tool_main, tool_parser
 
 DEFAULT_MODEL = os.path.join(REPO, "models", "stvg_synthetic.pth")
 
@@ -107,11 +107,7 @@ def main(argv=None) -> int:
         print(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
         atomic_write_json(a.out + ".metrics.json", metrics, indent=1)
         print(f"wrote {a.out}.metrics.json")
-    failed = summary.failed()
-    if failed:
-        print(f"error: {len(failed)} video(s) failed, listed in {summary.failures_file}", file=sys.stderr)
-        return 1
-    return 0
+    return job_exit_code(summary)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from stvg.checkpoint import load_state_dict
-from stvg.engine import (DistContext, RunCheckpoints, file_log, finish_epoch, init_distributed, loss_values,
-                         optimizer_step, progress_bar, resume_state, seed_everything, wrap_ddp)
+from stvg.engine import (DistContext, RunCheckpoints, finish_epoch, init_distributed, loss_values,
+                         optimizer_step, progress_bar, resume_state, run_folder, seed_everything,
+                         wrap_ddp)
 
 from .data import MatcherVideo, collate, load_matcher_split
 from .evaluate import evaluate_videos
@@ -91,10 +91,7 @@ def train_videos(cfg, train_set: Sequence[MatcherVideo], val_set: Optional[Seque
         ckpts.check_fresh()
     ctx = init_distributed(cfg.DEVICE)
     try:
-        if ctx.is_main:
-            os.makedirs(out_dir, exist_ok=True)
-            cfg.dump(os.path.join(out_dir, "config.yaml"))
-        with file_log(os.path.join(out_dir, "train.log") if ctx.is_main else None):
+        with run_folder(cfg, out_dir, ctx.is_main):
             if data_summary:
                 log.info("%s", data_summary)
             summary, model = _train(cfg, ctx, ckpts, list(train_set), val_set, resume, progress and ctx.is_main)

@@ -12,7 +12,7 @@ import os
 from typing import Any, Dict, Iterable, Mapping
 
 from ..checkpoint import CheckpointError, read_checkpoint
-from ..config import config_diff, flatten_config  # noqa: F401 (re-exported)
+from ..config import config_diff
 from ..io import atomic_torch_save
 
 __all__ = ["CheckpointConfigError", "RunCheckpoints"]

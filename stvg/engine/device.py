@@ -1,7 +1,7 @@
 """The one device check of the project: every tool and stage resolves ``--device`` / ``DEVICE`` here."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Union
 
 import torch
 

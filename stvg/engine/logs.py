@@ -8,7 +8,7 @@ from typing import Iterator, Optional
 
 from tqdm import tqdm
 
-__all__ = ["setup_cli_logging", "file_log", "progress_bar", "is_rank0"]
+__all__ = ["setup_cli_logging", "file_log", "run_folder", "progress_bar", "is_rank0"]
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -49,3 +49,14 @@ def progress_bar(total: Optional[int] = None, desc: str = "", unit: str = "it", 
     """A tqdm bar with elapsed time and ETA; disabled off rank 0 or when ``enabled`` is False."""
     return tqdm(total=total, desc=desc, unit=unit, disable=not (enabled and is_rank0()), dynamic_ncols=True,
                 leave=leave)
+
+
+@contextlib.contextmanager
+def run_folder(cfg, out_dir: str, is_main: bool) -> Iterator[None]:
+    """A training run's folder while the block runs: on the main process ``out_dir`` is created,
+    the resolved config written to ``config.yaml`` and the log copied to ``train.log``."""
+    if is_main:
+        os.makedirs(out_dir, exist_ok=True)
+        cfg.dump(os.path.join(out_dir, "config.yaml"))
+    with file_log(os.path.join(out_dir, "train.log") if is_main else None):
+        yield

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from typing import Any, Dict, Tuple
 
 import torch
 
-from stvg.engine import (DistContext, RunCheckpoints, file_log, finish_epoch, init_distributed, loss_values,
-                         optimizer_step, progress_bar, resume_state, seed_everything, wrap_ddp)
+from stvg.engine import (DistContext, RunCheckpoints, finish_epoch, init_distributed, loss_values,
+                         optimizer_step, progress_bar, resume_state, run_folder, seed_everything,
+                         wrap_ddp)
 
 from ..losses import MMNLoss
 from ..tube_mmn import TubeMMNLoss
@@ -82,10 +82,7 @@ def train(cfg, resume: bool = False, progress: bool = True, return_model: bool =
         # text encoder is loaded
         train_set = build_dataset(cfg, "train")
         val_set = build_dataset(cfg, "val") if ctx.is_main and (cfg.DATASET.VAL_ANN or cfg.DATASET.TEST_ANN) else None
-        if ctx.is_main:
-            os.makedirs(out_dir, exist_ok=True)
-            cfg.dump(os.path.join(out_dir, "config.yaml"))
-        with file_log(os.path.join(out_dir, "train.log") if ctx.is_main else None):
+        with run_folder(cfg, out_dir, ctx.is_main):
             summary, model = _train(cfg, ctx, ckpts, resume, progress and ctx.is_main, train_set, val_set)
         return (summary, model) if return_model else summary
     finally:
