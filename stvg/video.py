@@ -15,11 +15,18 @@ debug log.
 A file cut short after a moov-first ("faststart") header fails to open in decord; the error then
 says how many frames, from the start, can still be decoded, and ``VideoReader(path,
 salvage=True)`` reads exactly those (``reader.salvaged`` = ``(frames kept, frames in the
-header)``; a warning says how much was kept).
+header)``; a warning says ``salvaged: kept K of N frames``). The tools' ``--salvage`` option
+sets the default for every reader opened inside the job::
+
+    with salvaging(True) as record:       # VideoReader(path) now salvages; salvage=False still refuses
+        run_the_job()
+    record                                # {path: (kept, total)} of the files that were cut short
+    record.message()                      # "salvaged 1 video(s): a.mp4: kept 14 of 30 frames"
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import math
 import os
@@ -33,7 +40,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["VideoReader", "VideoReadError", "sample_indices", "write_video"]
+__all__ = ["VideoReader", "VideoReadError", "sample_indices", "write_video", "salvaging", "Salvaged",
+           "salvage_default", "note_salvaged", "salvage_note"]
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +77,61 @@ def sample_indices(num_frames: int, fps: float, target_fps: float,
     return np.unique(np.clip(idx, 0, num_frames - 1))
 
 
+def salvage_note(kept: int, total: int) -> str:
+    """``salvaged: kept K of N frames`` (the one wording of logs, summaries and errors)."""
+    return f"salvaged: kept {int(kept)} of {int(total)} frames"
+
+
+class Salvaged(dict):
+    """``{path or video id: (frames kept, frames in the header)}`` of the files read in part."""
+
+    def message(self) -> str:
+        """One line for a tool's summary ('' when nothing was salvaged)."""
+        if not self:
+            return ""
+        items = [f"{os.path.basename(str(k))}: kept {a} of {b} frames" for k, (a, b) in sorted(self.items())]
+        more = f"; ... ({len(items) - 10} more)" if len(items) > 10 else ""
+        return f"salvaged {len(items)} video(s) cut short: " + "; ".join(items[:10]) + more
+
+
+_salvage_default: contextvars.ContextVar = contextvars.ContextVar("stvg_salvage", default=(False, ()))
+
+
+def salvage_default() -> bool:
+    """Whether ``VideoReader(path)`` (``salvage=None``) salvages here (:func:`salvaging`)."""
+    return bool(_salvage_default.get()[0])
+
+
+def note_salvaged(path: str, kept: int, total: int) -> None:
+    """Record a salvaged file in every active :func:`salvaging` record (also for files salvaged in
+    another process, e.g. a DataLoader worker, whose reader could not record it here)."""
+    for record in _salvage_default.get()[1]:
+        record[os.fspath(path)] = (int(kept), int(total))
+
+
+@contextlib.contextmanager
+def salvaging(enabled: bool = True) -> Iterator[Salvaged]:
+    """Inside the block, ``VideoReader(path)`` salvages a file cut short when ``enabled`` (a reader's
+    own ``salvage=True/False`` still wins); yields the :class:`Salvaged` record of this block.
+    Blocks nest (an inner record also feeds the outer ones); the setting is per thread/context."""
+    record = Salvaged()
+    outer = _salvage_default.get()[1]
+    token = _salvage_default.set((bool(enabled), outer + (record,)))
+    try:
+        yield record
+    finally:
+        _salvage_default.reset(token)
+
+
 class VideoReader:
     """Random-access frame reader. ``num_threads=0`` lets the decoder choose. ``salvage=True``
-    reads the decodable start of a file cut short (see the module docstring)."""
+    reads the decodable start of a file cut short (see the module docstring); ``None`` follows
+    :func:`salvaging` (off by default)."""
 
-    def __init__(self, path: str, num_threads: int = 0, salvage: bool = False) -> None:
+    def __init__(self, path: str, num_threads: int = 0, salvage: Optional[bool] = None) -> None:
         path = os.fspath(path)
+        if salvage is None:
+            salvage = salvage_default()
         if os.path.isdir(path):
             raise VideoReadError(path, "is a directory, not a video file")
         if not os.path.isfile(path):
@@ -89,8 +146,8 @@ class VideoReader:
                 raise
             if not salvage:
                 raise VideoReadError(path, f"{e.reason}; the file is cut short: the first {prefix.frames} "
-                                     f"of {prefix.total} frames are decodable (VideoReader(path, "
-                                     "salvage=True) reads them)") from None
+                                     f"of {prefix.total} frames are decodable (the tools' --salvage "
+                                     "option, or VideoReader(path, salvage=True), reads them)") from None
             self._salvage(prefix, num_threads)
 
     def _open(self, source: str, num_threads: int) -> None:
@@ -126,9 +183,10 @@ class VideoReader:
         if prefix.fps:
             self.fps = prefix.fps  # the source's rate, not the copy's estimate
         self.salvaged = (self.num_frames, prefix.total)
-        log.warning("%s: the file is cut short; using its first %d of %d frames (%.0f%%, %.2f s)",
-                    self.path, self.num_frames, prefix.total, 100 * self.num_frames / prefix.total,
-                    self.duration)
+        note_salvaged(self.path, *self.salvaged)
+        log.warning("%s: %s (the file is cut short; using its first %d of %d frames: %.0f%%, %.2f s)",
+                    self.path, salvage_note(*self.salvaged), self.num_frames, prefix.total,
+                    100 * self.num_frames / prefix.total, self.duration)
 
     def __len__(self) -> int:
         return self.num_frames
