@@ -36,6 +36,7 @@ __all__ = ["VideoAnnotation", "Problem", "HCSTVGReport", "AnnotationError", "loa
 log = logging.getLogger(__name__)
 
 HCSTVG_CLIP_SECONDS = 20.0  # every HC-STVG clip lasts 20 s; fps = img_num / 20
+_MAX_INT = 2 ** 53  # integers above it are not exact as floats (and overflow int64 frame indices)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ def parse_entry(vid: str, entry: Any, clip_seconds: float = HCSTVG_CLIP_SECONDS,
     if duration <= 0:
         raise _EntryInvalid("duration", f"must be positive, got {duration}")
     fps = img_num / duration
+    if not math.isfinite(fps):
+        raise _EntryInvalid("duration", f"img_num {img_num} / duration {duration} s is not a finite frame rate")
 
     boxes = _boxes(entry, width, height)
     st_frame = _int(entry, "st_frame", minimum=1)
@@ -220,6 +223,8 @@ def _number(entry: Mapping, key: str) -> float:
     v = entry[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _EntryInvalid(key, f"expected a number, got {type(v).__name__} {v!r}")
+    if isinstance(v, int) and abs(v) > _MAX_INT:
+        raise _EntryInvalid(key, f"too large: {v}")
     if not math.isfinite(v):
         raise _EntryInvalid(key, f"not finite: {v}")
     return float(v)
@@ -229,6 +234,8 @@ def _int(entry: Mapping, key: str, minimum: int) -> int:
     v = _number(entry, key)
     if v != int(v):
         raise _EntryInvalid(key, f"expected an integer, got {entry[key]!r}")
+    if abs(v) > _MAX_INT:
+        raise _EntryInvalid(key, f"too large: {entry[key]!r}")
     if v < minimum:
         raise _EntryInvalid(key, f"must be >= {minimum}, got {int(v)}")
     return int(v)
@@ -256,6 +263,8 @@ def _boxes(entry: Mapping, width: int, height: int) -> np.ndarray:
         if (not isinstance(b, (list, tuple)) or len(b) != 4
                 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
             raise _EntryInvalid("bbox", f"box {i} is not four numbers: {b!r}")
+        if any(isinstance(x, int) and abs(x) > _MAX_INT for x in b):
+            raise _EntryInvalid("bbox", f"box {i} has a value too large: {b!r}")
     boxes = np.asarray(raw, dtype=np.float64)
     if not np.isfinite(boxes).all():
         i = int(np.argwhere(~np.isfinite(boxes).all(axis=1))[0, 0])
