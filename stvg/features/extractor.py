@@ -16,7 +16,7 @@ sampled frame uses the sampled frame nearest to its middle, with its own box nea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,7 +35,10 @@ __all__ = ["VideoFeatures", "FeatureExtractor", "tube_samples"]
 class VideoFeatures:
     """``features`` float32[T, D]; ``frame_indices`` int64[K] sampled decoded frames;
     ``clip_frames`` int64[T, 2] first and last (inclusive) real decoded frame of each clip;
-    ``roi_features`` float32[N, S, C] or None; source video ``fps``/``num_frames``/``width``/``height``."""
+    ``roi_features`` float32[N, S, C] or None; source video ``fps``/``num_frames``/``width``/``height``;
+    ``sample_fps`` the rate asked for (``INPUT.SAMPLE_FPS``), ``sample_fps_actual`` the rate the
+    frames were sampled at (K / the video's duration: below ``sample_fps`` when the video has fewer
+    frames per second); ``salvaged`` ``(frames kept, frames in the header)`` for a file cut short."""
 
     features: np.ndarray
     frame_indices: np.ndarray
@@ -45,6 +48,9 @@ class VideoFeatures:
     width: int
     height: int
     roi_features: Optional[np.ndarray] = None
+    sample_fps: float = 0.0
+    sample_fps_actual: float = 0.0
+    salvaged: Optional[Tuple[int, int]] = None
 
 
 def tube_samples(tube: Tube, frame_indices: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -85,6 +91,13 @@ class FeatureExtractor:
     def feature_dim(self) -> int:
         return self.backbone.feature_dim
 
+    def progress_total(self, num_sampled: int) -> Tuple[int, str]:
+        """What :meth:`extract`'s ``progress`` counts for a video of K sampled frames: ``(total,
+        unit)``, frames for frame backbones, clips for clip models."""
+        if self.backbone.kind == "frame":
+            return int(num_sampled), "frame"
+        return int(clip_positions(num_sampled, self.clip_len, self.clip_stride).shape[0]), "clip"
+
     def decode(self, path: str, video_id: str = "") -> DecodedVideo:
         return decode_video(video_id or str(path), str(path), self.cfg.INPUT.SAMPLE_FPS, self.transform,
                             self.cfg.RUN.DECODE_THREADS, self.cfg.RUN.DECODE_CHUNK)
@@ -93,35 +106,42 @@ class FeatureExtractor:
         """Decode ``path`` and :meth:`extract` it (inference on one video)."""
         return self.extract(self.decode(path), tubes)
 
-    def extract(self, video: DecodedVideo, tubes: Optional[Sequence[Tube]] = None) -> VideoFeatures:
-        """Features of an already decoded video (``video.frames`` uint8[K, h, w, 3])."""
+    def extract(self, video: DecodedVideo, tubes: Optional[Sequence[Tube]] = None,
+                progress: Optional[Callable[[int, int], None]] = None) -> VideoFeatures:
+        """Features of an already decoded video (``video.frames`` uint8[K, h, w, 3]);
+        ``progress(done, total)`` after each backbone batch (units: :meth:`progress_total`)."""
         if video.error is not None:
             raise ValueError(f"{video.video_id}: not decoded: {video.error}")
         k = int(video.frames.shape[0])
         real = clip_real_ranges(k, self.clip_len, self.clip_stride)
         clip_frames = np.stack([video.frame_indices[real[:, 0]], video.frame_indices[real[:, 1] - 1]], 1)
         if self.backbone.kind == "frame":
-            feats, roi = self._frame_pass(video, real, tubes)
+            feats, roi = self._frame_pass(video, real, tubes, progress)
         else:
             if tubes:
                 raise ValueError(f"RoI features need a frame backbone (resnet18/resnet50), "
                                  f"not the clip model {self.backbone.name}")
-            feats, roi = self._clip_pass(video), None
+            feats, roi = self._clip_pass(video, progress), None
+        duration = video.num_frames / video.fps if video.fps > 0 else 0.0
         return VideoFeatures(feats, video.frame_indices.astype(np.int64), clip_frames.astype(np.int64),
                              float(video.fps), int(video.num_frames), int(video.width),
-                             int(video.height), roi)
+                             int(video.height), roi, float(self.cfg.INPUT.SAMPLE_FPS),
+                             k / duration if duration > 0 else 0.0, video.salvaged)
 
     # ---------------------------------------------------------------------------------------------
-    def _clip_pass(self, video: DecodedVideo) -> np.ndarray:
+    def _clip_pass(self, video: DecodedVideo, progress=None) -> np.ndarray:
         pos = torch.from_numpy(clip_positions(video.frames.shape[0], self.clip_len, self.clip_stride))
         frames = video.frames.to(self.backbone.device, non_blocking=True)
-        bs = self.cfg.RUN.BATCH_SIZE
-        out = [self.backbone.encode_clips(frames[pos[i:i + bs].to(frames.device)])
-               for i in range(0, pos.shape[0], bs)]
+        bs, t = self.cfg.RUN.BATCH_SIZE, pos.shape[0]
+        out = []
+        for i in range(0, t, bs):
+            out.append(self.backbone.encode_clips(frames[pos[i:i + bs].to(frames.device)]))
+            if progress is not None:
+                progress(min(i + bs, t), t)
         return torch.cat(out).cpu().numpy()
 
-    def _frame_pass(self, video: DecodedVideo, real: np.ndarray,
-                    tubes: Optional[Sequence[Tube]]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    def _frame_pass(self, video: DecodedVideo, real: np.ndarray, tubes: Optional[Sequence[Tube]],
+                    progress=None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         from torchvision.ops import roi_align
 
         frames, k = video.frames, video.frames.shape[0]
@@ -150,6 +170,8 @@ class FeatureExtractor:
                     pooled = roi_align(fmap, rois, size, spatial_scale=1.0,
                                        sampling_ratio=self.cfg.ROI.SAMPLING_RATIO, aligned=True)
                     roi_vec[sel] = pooled.mean(dim=(2, 3)).cpu().numpy()
+            if progress is not None:
+                progress(min(lo + bs, k), k)
         vec = torch.cat(vecs).numpy()
         feats = np.stack([vec[a:b].mean(axis=0) for a, b in real]).astype(np.float32)
         if not plan:

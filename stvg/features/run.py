@@ -8,11 +8,19 @@ or torchrun's WORLD_SIZE/RANK), skips the ids already in the output or in a part
 (:mod:`stvg.features.store`, a :class:`stvg.store.VideoStore`). The process that finds every id
 accounted for merges the parts into the output. Unreadable videos are recorded with their reason and
 reported in the :class:`stvg.store.JobSummary`.
+
+Progress (``progress=True``, :func:`stvg.engine.logs.progress_bar`): videos done with an ETA, and
+within the video in hand its frames (clips for clip models) through the backbone, plus the
+frames decoded so far of the videos being decoded (a nested bar when decoding inline, the
+``decoding=`` postfix when DataLoader workers decode). ``salvage`` (None: the
+:func:`stvg.video.salvaging` setting): files cut short are read up to where they break; the
+part says so (``salvaged`` attribute) and :func:`stvg.video.note_salvaged` records it.
 """
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -21,10 +29,11 @@ from torch.utils.data import DataLoader
 
 from ..config import Config
 from ..data.ids import check_video_id
+from ..engine.logs import progress_bar
 from ..sharding import resolve_shard, shard_items
 from ..store import JobSummary, VideoStore
 from ..structures import Tube
-from .decode import VideoDecodeDataset, first, worker_init
+from .decode import DecodeProgress, VideoDecodeDataset, first, worker_init
 from .defaults import SETTINGS_SECTIONS
 from .extractor import FeatureExtractor
 from .store import (failures_path, feature_arrays, feature_store, merge_into_hdf5, read_output_ids,
@@ -49,7 +58,8 @@ def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, d
                      num_shards: Optional[int] = None, shard: Optional[int] = None,
                      tubes: Optional[Mapping[str, Sequence[Tube]]] = None,
                      progress: bool = True,
-                     extractor: Optional[FeatureExtractor] = None) -> JobSummary:
+                     extractor: Optional[FeatureExtractor] = None,
+                     salvage: Optional[bool] = None) -> JobSummary:
     """Extract ``videos`` (``(video_id, path)`` pairs) into the HDF5 file ``out``; see module docstring.
 
     ``tubes`` (optional): video id -> tubes whose RoI features are stored as ``roi_features``.
@@ -78,8 +88,9 @@ def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, d
     if todo:
         if extractor is None:
             extractor = FeatureExtractor.from_config(cfg, device if device is not None else "cpu")
+        from ..video import salvage_default
         _run(extractor, [(v, paths[v]) for v in todo], store, cfg, extractor.backbone.device, tubes,
-             progress, summary)
+             progress, summary, salvage_default() if salvage is None else bool(salvage))
     else:
         old = store.failures()
         summary.failures = {v: old[v] for v in mine if v in old}
@@ -104,12 +115,16 @@ def _describe(cfg: Config, extractor: Optional[FeatureExtractor]) -> Tuple[str, 
 
 
 def _run(extractor: FeatureExtractor, items: List[Tuple[str, str]], store: VideoStore, cfg: Config,
-         device: torch.device, tubes, progress: bool, summary: JobSummary) -> None:
-    from tqdm import tqdm
+         device: torch.device, tubes, progress: bool, summary: JobSummary, salvage: bool = False) -> None:
+    from ..video import note_salvaged, salvage_note
 
+    workers, paths = cfg.RUN.NUM_WORKERS, dict(items)
+    bar = progress_bar(total=len(items), unit="video", enabled=progress,
+                       desc=f"features {summary.shard}/{summary.num_shards}" if summary.num_shards > 1 else "features")
+    inline = _InlineDecodeBar(items, progress) if progress and not workers else None
+    decoding = DecodeProgress(max(1, workers), inline) if progress else None
     dataset = VideoDecodeDataset(items, cfg.INPUT.SAMPLE_FPS, extractor.transform,
-                                 cfg.RUN.DECODE_THREADS, cfg.RUN.DECODE_CHUNK)
-    workers = cfg.RUN.NUM_WORKERS
+                                 cfg.RUN.DECODE_THREADS, cfg.RUN.DECODE_CHUNK, salvage, decoding)
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)  # pinning and autocast then stay on this rank's GPU
     loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
@@ -117,23 +132,85 @@ def _run(extractor: FeatureExtractor, items: List[Tuple[str, str]], store: Video
                         worker_init_fn=worker_init if workers else None,
                         prefetch_factor=2 if workers else None, persistent_workers=False)
     failures = summary.failures
-    bar = tqdm(total=len(items), unit="video", disable=not progress, dynamic_ncols=True,
-               desc=f"features {summary.shard}/{summary.num_shards}" if summary.num_shards > 1 else "features")
-    for video in loader:
-        vid = video.video_id
-        reason = video.error
-        if reason is None:
-            try:
-                feats = extractor.extract(video, None if tubes is None else tubes.get(vid, []))
-            except (RuntimeError, ValueError) as e:  # e.g. a bad tube, out of memory on a huge video
-                reason = f"{type(e).__name__}: {e}"
-            else:
-                store.write(vid, feature_arrays(feats))
-                summary.num_done += 1
-        if reason is not None:
-            failures[vid] = reason
-            store.write_failure(vid, reason)
-            log.warning("video %s: %s", vid, reason)
-        bar.set_postfix(failed=len(failures), refresh=False)
-        bar.update(1)
-    bar.close()
+    poller = _DecodePoller(bar, decoding, items, failures) if progress and workers else None
+    try:
+        for video in loader:
+            if inline is not None:
+                inline.close()
+            vid = video.video_id
+            reason = video.error
+            if reason is None:
+                total, unit = extractor.progress_total(int(video.frames.shape[0]))
+                inner = progress_bar(total=total, desc=f"{vid} features", unit=unit, enabled=progress,
+                                     leave=False)
+                try:
+                    feats = extractor.extract(video, None if tubes is None else tubes.get(vid, []),
+                                              progress=lambda done, _t: inner.update(done - inner.n))
+                except (RuntimeError, ValueError) as e:  # e.g. a bad tube, out of memory on a huge video
+                    reason = f"{type(e).__name__}: {e}"
+                else:
+                    store.write(vid, feature_arrays(feats))
+                    summary.num_done += 1
+                    if feats.salvaged is not None:
+                        note_salvaged(paths[vid], *feats.salvaged)
+                        log.warning("video %s: %s (the file is cut short)", vid, salvage_note(*feats.salvaged))
+                finally:
+                    inner.close()
+            if reason is not None:
+                failures[vid] = reason
+                store.write_failure(vid, reason)
+                log.warning("video %s: %s", vid, reason)
+            if poller is None:
+                bar.set_postfix(failed=len(failures), refresh=False)
+            bar.update(1)
+    finally:
+        if poller is not None:
+            poller.stop()
+        if inline is not None:
+            inline.close()
+        bar.close()
+
+
+class _InlineDecodeBar:
+    """The nested ``<id> decode`` bar (frames) of the video the main process is decoding."""
+
+    def __init__(self, items: List[Tuple[str, str]], enabled: bool) -> None:
+        self.items, self.enabled, self.bar, self.item = items, enabled, None, None
+
+    def __call__(self, item: int, done: int, total: int) -> None:
+        if self.item != item:
+            self.close()
+            self.item = item
+            self.bar = progress_bar(total=total, desc=f"{self.items[item][0]} decode", unit="frame",
+                                    enabled=self.enabled, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.item = None, None
+
+
+class _DecodePoller:
+    """Every second, the videos the DataLoader workers are decoding, as the bar's postfix
+    (``decoding=v7.mp4 120/3000``), and a refresh (so a log line comes even while the main
+    process waits for a long video)."""
+
+    def __init__(self, bar, decoding: DecodeProgress, items: List[Tuple[str, str]], failures: Dict[str, str],
+                 every: float = 1.0) -> None:
+        self.bar, self.decoding, self.items, self.failures, self.every = bar, decoding, items, failures, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="decode-progress", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            busy = [f"{self.items[i][0]} {d}/{t}" for i, d, t in self.decoding.busy() if 0 <= i < len(self.items)]
+            post = {"failed": len(self.failures)}
+            if busy:
+                post["decoding"] = ", ".join(busy)
+            self.bar.set_postfix(post, refresh=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

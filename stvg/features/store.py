@@ -14,7 +14,11 @@ HDF5 layout of ``OUT`` (what the temporal stage reads, one group per video id, :
     f[vid]["frame_indices"]   int64[K]        0-based decoded frames that were sampled
     f[vid]["clip_frames"]     int64[T, 2]     first/last (inclusive) real decoded frame of each clip
     f[vid]["roi_features"]    float32[N, S, C] per-tube features (only when tubes were given)
-    f[vid].attrs: fps, num_frames, width, height (of the source video)
+    f[vid].attrs: fps, num_frames, width, height (of the source video); sample_fps (the rate asked
+                  for, INPUT.SAMPLE_FPS) and sample_fps_actual (frames sampled per second of video:
+                  lower when the video has fewer frames per second than asked for); salvaged
+                  int64[2] (frames kept, frames in the header) only for a file cut short that was
+                  read with --salvage. Readers take the attributes they need and ignore the others.
     f.attrs: backbone, weights, feature_dim, settings (YAML of the feature settings)
 """
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = ["feature_store", "feature_arrays", "read_output_ids", "recorded_setti
 
 _ARRAYS = ("features", "frame_indices", "clip_frames", "roi_features")
 _ATTRS = ("fps", "num_frames", "width", "height")
+_OPTIONAL_ATTRS = ("sample_fps", "sample_fps_actual", "salvaged")  # absent from files of older versions
 
 
 def failures_path(out: str) -> str:
@@ -51,6 +56,10 @@ def feature_arrays(feats: VideoFeatures) -> Dict[str, np.ndarray]:
     """One video's part-file payload: its arrays and attributes."""
     arrays = {k: getattr(feats, k) for k in _ARRAYS if getattr(feats, k) is not None}
     arrays.update({k: np.asarray(getattr(feats, k)) for k in _ATTRS})
+    arrays["sample_fps"] = np.asarray(float(feats.sample_fps))
+    arrays["sample_fps_actual"] = np.asarray(float(feats.sample_fps_actual))
+    if feats.salvaged is not None:
+        arrays["salvaged"] = np.asarray(feats.salvaged, np.int64)
     return arrays
 
 
@@ -124,3 +133,7 @@ def _write_group(dst, vid: str, arrays: Dict[str, np.ndarray]) -> None:
             g.create_dataset(k, data=arrays[k])
     for k in _ATTRS:
         g.attrs[k] = arrays[k].item()
+    for k in _OPTIONAL_ATTRS:
+        if k in arrays:
+            v = np.asarray(arrays[k])
+            g.attrs[k] = v.item() if v.ndim == 0 else v
