@@ -8,7 +8,10 @@
     torchrun --nproc_per_node 8 tools/extract_features.py ...        # or --num-shards K --shard I
 
 Re-running resumes; the exit status is 1 when some videos could not be read (listed in
-OUT.failures.json), 2 on a usage or config error.
+OUT.failures.json), 2 on a usage or config error. --salvage reads the decodable start of a file
+cut short (the summary and the video's ``salvaged`` attribute say how much was kept). Progress:
+videos with an ETA, and frames within the video in hand (on a terminal a bar, in a log a line every
+STVG_PROGRESS_LOG_SECONDS, default 30); --no-progress silences it.
 """
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ import logging
 import os
 import sys
 
+from stvg.cli import add_salvage_option, tool_main
 
+
+@tool_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
@@ -34,6 +40,7 @@ def main(argv=None) -> int:
                    "--out per video), matched by video id; their RoI features are stored as roi_features "
                    "[N, S, C] (needs a 2D backbone, e.g. resnet18)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_salvage_option(p)
     p.add_argument("overrides", nargs="*", metavar="KEY VALUE", help="config overrides, e.g. RUN.NUM_WORKERS 4")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -43,6 +50,7 @@ def main(argv=None) -> int:
     from stvg.data import select_videos
     from stvg.engine import DeviceError, resolve_device
     from stvg.features import extract_features, load_features_config
+    from stvg.video import salvaging
     try:
         cfg = load_features_config(args.config, args.overrides)
         videos = select_videos(args.videos, args.ann, args.video_dir)
@@ -55,12 +63,15 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        summary = extract_features(videos, args.out, cfg, device=device, num_shards=args.num_shards,
-                                   shard=args.shard, tubes=tubes, progress=not args.no_progress)
+        with salvaging(args.salvage) as salvaged:
+            summary = extract_features(videos, args.out, cfg, device=device, num_shards=args.num_shards,
+                                       shard=args.shard, tubes=tubes, progress=not args.no_progress)
     except (ConfigError, ValueError, OSError) as e:  # settings differ from the parts, bad shard, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(summary.message())
+    if salvaged:
+        print(salvaged.message())
     return job_exit_code(summary)
 
 
