@@ -9,6 +9,12 @@
 half-detected one resumes (:mod:`spatial.cache`), and a video that cannot be read is recorded with its
 reason instead of stopping the run. Both jobs keep their files in a :class:`stvg.store.VideoStore`
 and return a :class:`stvg.store.JobSummary`; the failures are listed in ``<folder>.failures.json``.
+
+Progress (``progress=True``, :func:`stvg.engine.logs.progress_bar`): videos with an ETA, and the
+frames detected so far in the video in hand (a nested bar; a line every
+``STVG_PROGRESS_LOG_SECONDS`` in a log). Files cut short are read up to where they break inside
+:func:`stvg.video.salvaging` (the tools' ``--salvage``); a tube file then records
+``"salvaged": [frames kept, frames in the header]``.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from stvg.engine.logs import progress_bar
 from stvg.sharding import resolve_shard, shard_items
 from stvg.store import JobSummary, VideoStore
 
-from .cache import DetectionCache, detect_video
+from .cache import DetectionCache, detect_video, detection_frames
 from .detectors import PersonDetector
 from .linking import LinkParams
 from .tubes import build_video_tubes, detector_from_config, tubes_to_json
@@ -50,9 +56,11 @@ def detect_dataset(videos: Mapping[str, str], detector, cache_root: str, stride:
                          num_assigned=len(mine))
 
     def work(vid: str, path: str) -> bool:
-        if os.path.isfile(cache.path(vid)) and cache.load(vid, VideoReader(path).num_frames) is not None:
+        num_frames = VideoReader(path).num_frames
+        if os.path.isfile(cache.path(vid)) and cache.load(vid, num_frames) is not None:
             return False
-        detect_video(detector, path, vid, cache=cache, stride=stride, progress=False)
+        with _FrameCounter(detector, vid, num_frames, stride, progress, cache) as counted:
+            detect_video(counted, path, vid, cache=cache, stride=stride, progress=False)
         return True
 
     _each_video(mine, videos, cache.store, summary, work, progress, f"detect {i}/{n}" if n > 1 else "detect")
@@ -84,13 +92,51 @@ def build_dataset_tubes(videos: Mapping[str, str], cfg: Config, out_dir: str,
     done = store.done_ids()
 
     def work(vid: str, path: str) -> bool:
+        from stvg.video import VideoReader, salvaging
+
         if vid in done:
             return False
-        store.write(vid, tubes_to_json(build_video_tubes(path, cfg, vid, detector=detector)))
+        with salvaging(None) as salvaged:
+            num_frames = VideoReader(path).num_frames
+            with _FrameCounter(detector, vid, num_frames, int(cfg.DETECTION.STRIDE), progress, None) as counted:
+                doc = tubes_to_json(build_video_tubes(path, cfg, vid, detector=counted))
+        if os.fspath(path) in salvaged:
+            doc["salvaged"] = list(salvaged[os.fspath(path)])
+        store.write(vid, doc)
         return True
 
     _each_video(mine, videos, store, summary, work, progress, f"tubes {i}/{n}" if n > 1 else "tubes")
     return summary.finish(store.merge(videos))
+
+
+class _FrameCounter:
+    """The detector, counting the frames it is given on a nested ``<id> detect`` bar (frames
+    detected of the frames to detect in this video; a resumed partial video starts where it was)."""
+
+    def __init__(self, detector, vid: str, num_frames: int, stride: int, progress: bool,
+                 cache: Optional[DetectionCache]) -> None:
+        self._detector = detector
+        total = int(detection_frames(num_frames, stride).size)
+        initial = 0
+        if cache is not None and progress and os.path.isfile(cache.path(vid, partial=True)):
+            part = cache.load(vid, num_frames, partial=True)
+            initial = min(total, len(part)) if part is not None else 0
+        self._bar = progress_bar(total=total, desc=f"{vid} detect", unit="frame", enabled=progress,
+                                 leave=False, initial=initial)
+
+    def __getattr__(self, name):
+        return getattr(self._detector, name)
+
+    def __call__(self, frames, frame_indices, **kwargs):
+        out = self._detector(frames, frame_indices, **kwargs)
+        self._bar.update(len(frame_indices))
+        return out
+
+    def __enter__(self) -> "_FrameCounter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.close()
 
 
 def _mine(videos: Mapping[str, str], n: int, i: int) -> list:

@@ -94,6 +94,7 @@ class Salvaged(dict):
         return f"salvaged {len(items)} video(s) cut short: " + "; ".join(items[:10]) + more
 
 
+_warned_salvaged: set = set()  # (path, size, mtime) of the files already warned about in this process
 _salvage_default: contextvars.ContextVar = contextvars.ContextVar("stvg_salvage", default=(False, ()))
 
 
@@ -110,13 +111,14 @@ def note_salvaged(path: str, kept: int, total: int) -> None:
 
 
 @contextlib.contextmanager
-def salvaging(enabled: bool = True) -> Iterator[Salvaged]:
-    """Inside the block, ``VideoReader(path)`` salvages a file cut short when ``enabled`` (a reader's
-    own ``salvage=True/False`` still wins); yields the :class:`Salvaged` record of this block.
-    Blocks nest (an inner record also feeds the outer ones); the setting is per thread/context."""
+def salvaging(enabled: Optional[bool] = True) -> Iterator[Salvaged]:
+    """Inside the block, ``VideoReader(path)`` salvages a file cut short when ``enabled`` (None: as
+    outside the block; a reader's own ``salvage=True/False`` still wins); yields the
+    :class:`Salvaged` record of this block. Blocks nest (an inner record also feeds the outer
+    ones); the setting is per thread/context."""
     record = Salvaged()
-    outer = _salvage_default.get()[1]
-    token = _salvage_default.set((bool(enabled), outer + (record,)))
+    was, outer = _salvage_default.get()
+    token = _salvage_default.set((was if enabled is None else bool(enabled), outer + (record,)))
     try:
         yield record
     finally:
@@ -184,7 +186,11 @@ class VideoReader:
             self.fps = prefix.fps  # the source's rate, not the copy's estimate
         self.salvaged = (self.num_frames, prefix.total)
         note_salvaged(self.path, *self.salvaged)
-        log.warning("%s: %s (the file is cut short; using its first %d of %d frames: %.0f%%, %.2f s)",
+        key = (self.path, os.path.getsize(self.path), os.path.getmtime(self.path))
+        with _capture_lock:
+            first_time = key not in _warned_salvaged
+            _warned_salvaged.add(key)
+        (log.warning if first_time else log.debug)("%s: %s (the file is cut short; using its first %d of %d frames: %.0f%%, %.2f s)",
                     self.path, salvage_note(*self.salvaged), self.num_frames, prefix.total,
                     100 * self.num_frames / prefix.total, self.duration)
 

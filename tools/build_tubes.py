@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stvg.cli import job_exit_code, tool_main, tool_parser
+from stvg.cli import add_salvage_option, job_exit_code, tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,6 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--num-shards", type=int, help="--videos/--ann: split the videos into this many shares ...")
     ap.add_argument("--shard", type=int, help="... and build this one (0-based)")
     ap.add_argument("--no-progress", action="store_true")
+    add_salvage_option(ap)
     a = ap.parse_args(argv)
     one = {"--out": a.out, "--vis": a.vis, "--video-id": a.video_id}
     many = {"--out-dir": a.out_dir, "--num-shards": a.num_shards, "--shard": a.shard}
@@ -69,14 +70,16 @@ def main(argv=None) -> int:
                      ("DETECTOR.DEVICE", None if a.device == "auto" else a.device), ("DETECTION.CACHE_DIR", cache)):
         if val is not None:
             overrides += [key, str(val)]
-    try:
-        cfg = load_spatial_config(a.config, overrides)
-        if not a.video and not cfg.DETECTION.CACHE_DIR:  # a dataset run caches next to its output
-            cfg = load_spatial_config(a.config, overrides + ["DETECTION.CACHE_DIR", a.out_dir.rstrip("/\\") + ".detections"])
-        return one_video(a, cfg) if a.video else dataset(a, cfg)
-    except ImportError as e:  # an optional detector backend that is not installed
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from stvg.video import salvaging
+
+    cfg = load_spatial_config(a.config, overrides)  # an ImportError (a backend not installed): tool_main
+    if not a.video and not cfg.DETECTION.CACHE_DIR:  # a dataset run caches next to its output
+        cfg = load_spatial_config(a.config, overrides + ["DETECTION.CACHE_DIR", a.out_dir.rstrip("/\\") + ".detections"])
+    with salvaging(a.salvage) as salvaged:
+        code = one_video(a, cfg) if a.video else dataset(a, cfg)
+    if salvaged:
+        print(salvaged.message())
+    return code
 
 
 def dataset(a: argparse.Namespace, cfg) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from stvg.cli import job_exit_code, tool_main, tool_parser
+from stvg.cli import add_salvage_option, job_exit_code, tool_main, tool_parser
 
 
 @tool_main
@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--num-shards", type=int)
     ap.add_argument("--shard", type=int)
     ap.add_argument("--no-progress", action="store_true")
+    add_salvage_option(ap)
     args = ap.parse_args(argv)
 
     from spatial.defaults import load_spatial_config
@@ -45,13 +46,17 @@ def main(argv=None) -> int:
             raise ValueError("give --cache-dir or DETECTION.CACHE_DIR")
         videos = dict(select_videos(args.videos, args.ann, args.video_dir))
         detector = detector_from_config(cfg)
-        summary = detect_dataset(videos, detector, cache_root, stride=cfg.DETECTION.STRIDE,
-                                 num_shards=args.num_shards, shard=args.shard, progress=not args.no_progress)
-    except (ConfigError, FileNotFoundError, ValueError, ImportError) as e:
+        from stvg.video import salvaging
+        with salvaging(args.salvage) as salvaged:
+            summary = detect_dataset(videos, detector, cache_root, stride=cfg.DETECTION.STRIDE,
+                                     num_shards=args.num_shards, shard=args.shard, progress=not args.no_progress)
+    except (ConfigError, FileNotFoundError, ValueError) as e:  # ImportError: tool_main names the package
         print(f"error: {e}", file=sys.stderr)
         return 2
     cfg.dump(os.path.join(summary.out, f"config.shard{summary.shard}.yaml"))
     print(summary.message())
+    if salvaged:
+        print(salvaged.message())
     return job_exit_code(summary)
 
 
