@@ -3,6 +3,7 @@ and the training batches made of them.
 
     videos, report = load_matcher_split(cfg, "train")     # DATASET.TRAIN_ANN, .TUBES, .FEATURES
     batch = collate(videos[:32], window="gt")            # MatcherBatch
+    batch = collate(videos[:32], "proposals", generator)  # windows drawn like the temporal stage's moments
 
 Joins by video id (:mod:`stvg.data.ids`): annotation key = tube file ``video_id`` = HDF5 group.
 ``f[vid]["roi_features"]`` row i belongs to tube i of the video's tube file (what
@@ -30,21 +31,66 @@ from stvg.structures import Tube
 
 from .geometry import TubeLayout, tube_layout, window_mask
 
-__all__ = ["MatcherVideo", "DataReport", "MatcherBatch", "span_viou", "load_matcher_split", "make_video",
-           "collate", "read_roi_group"]
+__all__ = ["MatcherVideo", "DataReport", "MatcherBatch", "span_viou", "window_viou", "grid_moment",
+           "proposal_windows", "load_matcher_split", "make_video", "collate", "read_roi_group"]
 
 log = logging.getLogger(__name__)
 
 
-def span_viou(tube: Tube, gt: Tube) -> float:
-    """vIoU of ``tube`` with ``gt`` restricted to the ground-truth span (the tube is cropped to the
-    frames ``gt.start_frame .. gt.end_frame`` first): sum of box IoUs on common frames / span length."""
+def window_viou(tube: Tube, gt: Tube, first: int, last: int) -> float:
+    """Official vIoU (:func:`stvg.ops.tube_viou`) with ``gt`` of ``tube`` cut to the window
+    ``first..last`` (0-based inclusive frames): the cut tube runs from the tube's first to its last
+    frame inside the window, and the union is the cut tube's span together with ``gt``'s, so a window
+    off the ground truth lowers the value. 0 when the tube has no frame inside the window or either
+    tube is empty."""
     if len(gt) == 0 or len(tube) == 0:
         return 0.0
-    part = tube.crop(gt.start_frame, gt.end_frame)
+    part = tube.crop(first, last)
     if len(part) == 0:
         return 0.0
-    return float(tube_viou(part, gt))  # the union of the cropped tube and gt is gt's span
+    return float(tube_viou(part, gt))
+
+
+def span_viou(tube: Tube, gt: Tube) -> float:
+    """vIoU of ``tube`` with ``gt`` restricted to the ground-truth span (the tube is cropped to the
+    frames ``gt.start_frame .. gt.end_frame`` first): sum of box IoUs on common frames / span length.
+    :func:`window_viou` with the ground-truth span as the window."""
+    if len(gt) == 0:
+        return 0.0
+    return window_viou(tube, gt, gt.start_frame, gt.end_frame)  # the union is gt's span
+
+
+def grid_moment(start_cell: int, end_cell: int, num_frames: int, grid: int) -> Tuple[int, int]:
+    """``(first, last)`` 0-based inclusive frames of the moment from cell ``start_cell`` to cell
+    ``end_cell`` (inclusive, ``0 <= start_cell <= end_cell < grid``) of the video's ``grid`` equal
+    cells; cell ``k`` holds frames ``round(k * n / grid) .. round((k + 1) * n / grid) - 1``. With fewer
+    frames than cells a moment keeps at least one frame."""
+    if not 0 <= start_cell <= end_cell < grid:
+        raise ValueError(f"grid moment: need 0 <= start cell ({start_cell}) <= end cell ({end_cell}) < {grid}")
+    if num_frames < 1:
+        raise ValueError(f"grid moment: the video has {num_frames} frames")
+    first = min(int(round(start_cell * num_frames / grid)), num_frames - 1)
+    last = max(int(round((end_cell + 1) * num_frames / grid)) - 1, first)
+    return first, last
+
+
+def proposal_windows(videos: Sequence["MatcherVideo"], generator: Optional[torch.Generator], gt_prob: float,
+                     grid: int) -> List[Tuple[Optional[Tuple[int, int]], bool]]:
+    """Per video ``(window, is_gt)``: with probability ``gt_prob`` its ground-truth span (``is_gt``
+    True; None for a video without ground truth), otherwise a moment of its ``grid`` equal cells,
+    uniform over the ``grid * (grid + 1) / 2`` (start cell <= end cell) pairs. Two draws per batch from
+    ``generator``: ``rand(B)`` then ``randint(grid * (grid + 1) / 2, (B,))``."""
+    b, g = len(videos), int(grid)
+    pick = torch.rand(b, generator=generator) < float(gt_prob)
+    cell = torch.randint(g * (g + 1) // 2, (b,), generator=generator).tolist()
+    pairs = [(i, j) for i in range(g) for j in range(i, g)]
+    out: List[Tuple[Optional[Tuple[int, int]], bool]] = []
+    for k, v in enumerate(videos):
+        if bool(pick[k]):
+            out.append((v.gt_window, True))
+        else:
+            out.append((grid_moment(*pairs[cell[k]], v.num_frames, g), False))
+    return out
 
 
 @dataclass
@@ -234,27 +280,39 @@ class MatcherBatch:
 
 
 def collate(videos: Sequence[MatcherVideo], window: str = "gt", generator: Optional[torch.Generator] = None,
-            index: Optional[Sequence[int]] = None) -> MatcherBatch:
+            index: Optional[Sequence[int]] = None, proposal_gt_prob: float = 0.3,
+            proposal_grid: int = 16) -> MatcherBatch:
     """Stack videos (each with >= 1 tube) into a :class:`MatcherBatch`. ``window``: "gt" (each video's
-    tubes seen through its ground-truth span), "none", or "mixed" (one or the other per video, drawn
-    from ``generator``)."""
+    tubes seen through its ground-truth span), "none", "mixed" (one or the other per video, drawn
+    from ``generator``), or "proposals" (each video's tubes seen through a window of
+    :func:`proposal_windows`, drawn from ``generator``; a drawn grid moment replaces the video's
+    ``viou`` by :func:`window_viou` of each tube in that window)."""
     rois, geos, masks, tv = [], [], [], []
     b = len(videos)
     total = sum(v.num_tubes for v in videos)
     viou = torch.zeros(b, total)
     start = 0
     pick = torch.rand(b, generator=generator) < 0.5 if window == "mixed" else None
+    drawn = proposal_windows(videos, generator, proposal_gt_prob, proposal_grid) if window == "proposals" else None
     for i, v in enumerate(videos):
         n = v.num_tubes
         if n == 0:
             raise ValueError(f"video {v.video_id}: no tubes to train on")
-        use_gt = window == "gt" or (window == "mixed" and bool(pick[i]))
-        mask, _ = window_mask(v.layout, v.gt_window if use_gt else None)
+        values = torch.from_numpy(v.viou)
+        if drawn is not None:
+            win, is_gt = drawn[i]
+            if not is_gt:
+                values = torch.tensor([window_viou(t, v.gt, *win) if v.gt is not None else 0.0 for t in v.tubes],
+                                      dtype=torch.float32)
+        else:
+            use_gt = window == "gt" or (window == "mixed" and bool(pick[i]))
+            win = v.gt_window if use_gt else None
+        mask, _ = window_mask(v.layout, win)
         rois.append(torch.from_numpy(v.roi))
         geos.append(v.layout.geometry)
         masks.append(mask)
         tv.append(torch.full((n,), i, dtype=torch.int64))
-        viou[i, start:start + n] = torch.from_numpy(v.viou)
+        viou[i, start:start + n] = values
         start += n
     return MatcherBatch(torch.cat(rois), torch.cat(geos), torch.cat(masks), torch.cat(tv),
                         torch.arange(b, dtype=torch.int64), viou, [v.sentence for v in videos],

@@ -25,7 +25,15 @@ Keys of note, by section:
 ``SOLVER``
     ``BATCH_SIZE`` in videos; ``TEXT_LR_FACTOR`` (fine-tuned encoder's lr = LR x this); ``AMP`` (CUDA
     only); ``TRAIN_WINDOW``: "gt" (tubes seen through the ground-truth span, as at test time given
-    the temporal stage's span), "none" (whole tubes), "mixed" (each sample one or the other at random).
+    the temporal stage's span), "none" (whole tubes), "mixed" (each sample one or the other at random),
+    "proposals" (each sample's tubes seen through a window drawn like the temporal stage's moments:
+    the ground-truth span with probability ``PROPOSAL_GT_PROB``, otherwise a moment of the video's
+    ``PROPOSAL_GRID`` equal cells, start and end cell uniform with start <= end; every tube's target,
+    for the positives, the negatives and the IoU head, is then the official vIoU of the tube cut to
+    that window against the ground truth, :func:`spatial.matcher.data.window_viou`, so the score
+    learns to drop when the window is wrong). ``SEED``: every epoch's order and window draws come
+    from (``SEED``, epoch) only (exact resume). ``PROPOSAL_GT_PROB`` (in [0, 1]) and
+    ``PROPOSAL_GRID`` (>= 1) are read only by "proposals".
 ``DATASET``
     ``TRAIN_ANN`` / ``VAL_ANN`` / ``TEST_ANN`` (HC-STVG format), ``TUBES`` (folder of tube files),
     ``FEATURES`` (HDF5 with ``f[vid]["roi_features"]``), ``SKIP_MISSING`` (videos without tubes or
@@ -46,7 +54,7 @@ from stvg.text import OFFLINE_ENCODER
 
 __all__ = ["MATCHER_DEFAULTS", "load_matcher_config", "check_matcher_config", "matcher_config_from_dict", "TRAIN_WINDOWS", "TEST_WINDOWS"]
 
-TRAIN_WINDOWS = ("gt", "none", "mixed")
+TRAIN_WINDOWS = ("gt", "none", "mixed", "proposals")
 TEST_WINDOWS = ("gt", "none")
 
 MATCHER_DEFAULTS = {
@@ -97,6 +105,8 @@ MATCHER_DEFAULTS = {
         "AMP": True,
         "SEED": 0,
         "TRAIN_WINDOW": "gt",
+        "PROPOSAL_GT_PROB": 0.3,
+        "PROPOSAL_GRID": 16,
     },
     "DATASET": {
         "TRAIN_ANN": "",
@@ -142,6 +152,10 @@ def check_matcher_config(cfg: Config) -> Config:
             raise ConfigError(f"LOSS.{key} must be > 0, got {lo[key]}")
     if so.TRAIN_WINDOW not in TRAIN_WINDOWS:
         raise ConfigError(f"SOLVER.TRAIN_WINDOW must be one of {TRAIN_WINDOWS}, got {so.TRAIN_WINDOW!r}")
+    if not 0.0 <= float(so.PROPOSAL_GT_PROB) <= 1.0:
+        raise ConfigError(f"SOLVER.PROPOSAL_GT_PROB must be in [0, 1], got {so.PROPOSAL_GT_PROB}")
+    if int(so.PROPOSAL_GRID) < 1:
+        raise ConfigError(f"SOLVER.PROPOSAL_GRID must be >= 1, got {so.PROPOSAL_GRID}")
     if cfg.TEST.WINDOW not in TEST_WINDOWS:
         raise ConfigError(f"TEST.WINDOW must be one of {TEST_WINDOWS}, got {cfg.TEST.WINDOW!r}")
     if int(so.BATCH_SIZE) < 1:

@@ -10,7 +10,8 @@ is frozen and pretrained). The share of training sentences with a positive tube 
 logged and stored in the history.
 
 Frozen encoder: every sentence's encoder mean is computed once before the first epoch and cached;
-only the heads train. Shuffling and the "mixed" window draws depend only on (SOLVER.SEED, epoch);
+only the heads train. Shuffling and the "mixed" and "proposals" window draws (one generator per
+epoch, seeded from SOLVER.SEED and the epoch) depend only on (SOLVER.SEED, epoch);
 dropout uses the global torch generator, saved in ``last.pth``: on CPU a resumed run ends with the
 same weights as an uninterrupted one.
 """
@@ -160,7 +161,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
         lrs = [g["lr"] for g in optimizer.param_groups]
         wgen = torch.Generator().manual_seed(int(s.SEED) * 7919 + epoch * 31 + ctx.rank)
         for idx in epoch_batches(len(samples), bs, int(s.SEED), epoch, ctx.world_size, ctx.rank):
-            batch = collate([samples[i] for i in idx], str(s.TRAIN_WINDOW), wgen, idx).to(device)
+            batch = collate([samples[i] for i in idx], str(s.TRAIN_WINDOW), wgen, idx, float(s.PROPOSAL_GT_PROB),
+                            int(s.PROPOSAL_GRID)).to(device)
             if cache is not None:
                 text_kw = {"pooled": torch.stack([cache[x] for x in batch.sentences]).to(device)}
             else:
