@@ -58,7 +58,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -260,6 +260,7 @@ class PreparedVideo:
     roi_features: np.ndarray
     timings: Dict[str, float] = field(default_factory=dict)
     detector: str = ""
+    salvaged: Optional[Tuple[int, int]] = None   # (frames kept, frames in the header): a file cut short
 
 
 # =============================================================================================
@@ -593,9 +594,12 @@ class STVGPredictor:
                 f"(at least {need / fps:.3f} s)")
 
     def prepare(self, video_path: str, start: Optional[float] = None, end: Optional[float] = None,
-                video_id: Optional[str] = None) -> PreparedVideo:
+                video_id: Optional[str] = None, progress: Optional[Callable[[str, int, int], None]] = None,
+                salvage: Optional[bool] = None) -> PreparedVideo:
         """Decode once, detect and link people, extract clip and RoI features (the part shared by
-        every query on this video). ``start``/``end``: the section in seconds (default: all)."""
+        every query on this video). ``start``/``end``: the section in seconds (default: all).
+        ``progress(stage, done, total)``: frames decoded and detected (stage "decode"), then frames
+        through the feature backbone ("features"). ``salvage``: see :class:`stvg.video.VideoReader`."""
         from spatial.cache import detection_frames
         from spatial.linking import link_detections
         from stvg.video import VideoReader
@@ -603,7 +607,7 @@ class STVGPredictor:
         t0 = time.perf_counter()
         path = os.fspath(video_path)
         vid = video_id or video_id_of(path)
-        reader = VideoReader(path)
+        reader = VideoReader(path, salvage=salvage)
         fps, n = reader.fps, reader.num_frames
         section = self._section(path, fps, n, start, end)
         first, last = Segment(*section).to_frames(fps, n)
@@ -631,17 +635,20 @@ class STVGPredictor:
                 t = time.perf_counter()
                 dets.extend(self.detector(frames[dsel], idx[dsel].tolist(), video_id=vid))
                 timings["detection"] += time.perf_counter() - t
+            if progress is not None:
+                progress("decode", min(lo + chunk, order.size), int(order.size))
         t = time.perf_counter()
         tubes, _ = link_detections(dets, frame_size=(reader.width, reader.height), params=self.link_params)
         timings["linking"] = time.perf_counter() - t
         t = time.perf_counter()
         decoded = DecodedVideo(vid, torch.cat(parts), feat_idx.astype(np.int64), fps, n, reader.width, reader.height)
-        feats = self.extractor.extract(decoded, tubes)
+        feats = self.extractor.extract(decoded, tubes, progress=None if progress is None else
+                                       (lambda done, total: progress("features", done, total)))
         timings["features"] = time.perf_counter() - t
         timings["prepare"] = time.perf_counter() - t0
         return PreparedVideo(vid, fps, n, reader.width, reader.height, section, (first, last), feats.features,
                              feats.clip_frames, feats.frame_indices, tubes, feats.roi_features, timings,
-                             self.detector.name)
+                             self.detector.name, reader.salvaged)
 
     def prepare_from_arrays(self, video_id: str, features: np.ndarray, clip_frames: np.ndarray,
                             frame_indices: np.ndarray, fps: float, num_frames: int, width: int, height: int,
@@ -1126,7 +1133,8 @@ def predict_dataset(predictor: STVGPredictor, items: Sequence[Tuple[str, str]], 
                     video_paths: Optional[Mapping[str, str]] = None, features: Optional[str] = None,
                     tubes: Optional[Mapping[str, Sequence[Tube]]] = None, num_shards: Optional[int] = None,
                     shard: Optional[int] = None, progress: bool = True, top_k: int = 5,
-                    max_videos: Optional[int] = None, failures: Optional[Mapping[str, str]] = None):
+                    max_videos: Optional[int] = None, failures: Optional[Mapping[str, str]] = None,
+                    salvage: Optional[bool] = None):
     """Ground ``items`` (``(video id, sentence)``, one per video) into the submission ``out``.
 
     Input: ``video_paths`` (id -> video file), or precomputed ``features`` (an HDF5 file of
@@ -1135,7 +1143,11 @@ def predict_dataset(predictor: STVGPredictor, items: Sequence[Tuple[str, str]], 
     store, writes one result per video, and calls the store's merge: the process that finds every
     video done or failed writes ``out`` (validated, atomic). ``max_videos``: stop after that many
     videos in this run (a time-limited job; a rerun continues). ``failures``: ids already known to
-    be broken (e.g. invalid annotations) -> reason. Returns a :class:`stvg.store.JobSummary`."""
+    be broken (e.g. invalid annotations) -> reason. ``progress``: videos with an ETA, and the frames
+    of the video in hand (a nested bar). ``salvage`` (None: :func:`stvg.video.salvaging`'s
+    setting): a video file cut short is grounded on its decodable start, its part file records
+    ``"salvaged": [kept, total]`` and :func:`stvg.video.note_salvaged` records it. Returns a
+    :class:`stvg.store.JobSummary`."""
     from .data.ids import check_video_id
     from .engine.logs import progress_bar
     from .sharding import resolve_shard, shard_items
@@ -1173,12 +1185,21 @@ def predict_dataset(predictor: STVGPredictor, items: Sequence[Tuple[str, str]], 
                         prep = reader.prepare(vid, (tubes or {}).get(vid))
                         result = predictor.ground(prep, [sentences[vid]], top_k)[0]
                     else:
-                        result = predictor(video_paths[vid], sentences[vid], top_k=top_k, video_id=vid)
+                        t0 = time.perf_counter()
+                        with _VideoBar(vid, progress) as inner:
+                            prep = predictor.prepare(video_paths[vid], video_id=vid, progress=inner, salvage=salvage)
+                        result = predictor.ground(prep, [sentences[vid]], top_k, t0)[0]
                 except (OSError, ValueError, RuntimeError, IndexError, KeyError) as e:
                     reason = f"{type(e).__name__}: {e}"
                 else:
-                    store.write(vid, {"video_id": vid, "sentence": sentences[vid], "entry": result.entry(),
-                                      "result": result.to_json(boxes=False)})
+                    part = {"video_id": vid, "sentence": sentences[vid], "entry": result.entry(),
+                            "result": result.to_json(boxes=False)}
+                    if prep.salvaged is not None:
+                        from .video import note_salvaged, salvage_note
+                        part["salvaged"] = list(prep.salvaged)
+                        note_salvaged(video_paths[vid], *prep.salvaged)
+                        log.warning("video %s: %s (the file is cut short)", vid, salvage_note(*prep.salvaged))
+                    store.write(vid, part)
                     summary.num_done += 1
             if reason is not None:
                 summary.failures[vid] = reason
@@ -1200,6 +1221,36 @@ def predict_dataset(predictor: STVGPredictor, items: Sequence[Tuple[str, str]], 
         write_submission(out, entries)
 
     return summary.finish(store.merge(ids, combine))
+
+
+class _VideoBar:
+    """``progress(stage, done, total)`` of :meth:`STVGPredictor.prepare` as a nested bar per stage
+    (``<id> decode+detect``, ``<id> features``; frames)."""
+
+    def __init__(self, vid: str, enabled: bool) -> None:
+        self.vid, self.enabled, self.stage, self.bar = vid, enabled, None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from .engine.logs import progress_bar
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            name = "decode+detect" if stage == "decode" else stage
+            self.bar = progress_bar(total=total, desc=f"{self.vid} {name}", unit="frame", enabled=self.enabled,
+                                    leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.stage = None, None
+
+    def __enter__(self) -> "_VideoBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class _FeatureFile:

@@ -13,7 +13,8 @@ a time bar, and the MMN score map next to it (<name>.scoremap.png); .jpg/.png = 
 answer and the score map in one picture. --join KEY VALUE changes a join option (stvg.join).
 Both pipeline modes work (the model file's "mode"): two_stage (MMN interval x matched tube) and
 tube_mmn (the best cell of one map per candidate tube; its score map is the answer tube's map, and
-only the join option NMS_THRESH applies).
+only the join option NMS_THRESH applies). --salvage grounds in the decodable start of a video file
+cut short ("salvaged: kept K of N frames" in the summary and the JSON's "salvaged").
 
 Exit status: 0 done (also when no person was found: the summary says so); 2 bad input (missing or
 unreadable video, empty query, bad model file, unavailable device, output of an unknown type).
@@ -26,7 +27,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from stvg.cli import check_output_suffix, tool_main, tool_parser
+from stvg.cli import add_salvage_option, check_output_suffix, tool_main, tool_parser
 
 DEFAULT_MODEL = os.path.join(REPO, "models", "stvg_synthetic.pth")
 VIDEO_OUT = (".mp4", ".mkv", ".gif")
@@ -47,6 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="join option override, e.g. --join TUBE_COVERAGE cut")
     ap.add_argument("--vis-fps", type=float, default=0.0, help="frames per second of an overlay video "
                     "(0: the video's own for .mp4/.mkv, 5 for .gif)")
+    add_salvage_option(ap)
     return ap.parse_args(argv)
 
 
@@ -85,13 +87,13 @@ def summary(r) -> str:
     return "\n".join(lines)
 
 
-def draw(path: str, video: str, r, vis_fps: float) -> list:
+def draw(path: str, video: str, r, vis_fps: float, salvage: bool = False) -> list:
     """Write the picture(s) of result ``r``; returns the paths written."""
     from stvg.video import VideoReader
     from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, score_map_image, sheet_frames,
                                 stack_images, tile_images, write_overlay)
 
-    reader = VideoReader(video)
+    reader = VideoReader(video, salvage=salvage)
     timeline = Timeline(reader.duration, pred=r.segment.as_tuple(), section=r.section)
     label = f"score {r.score:.3f}" if r.found else (r.reason or "")[:80]
     if r.mode == "tube_mmn":  # the answer tube's own map (no map without a tube)
@@ -139,26 +141,35 @@ def main(argv=None) -> int:
 
         setup_cli_logging(a.log_level)
 
+        import time
+
         queries = STVGPredictor.check_queries(a.query)
         predictor = STVGPredictor.from_file(a.model, device=a.device,
                                             join=[x for pair in a.join for x in pair])
-        results = predictor(a.video, queries, start=a.start, end=a.end, top_k=a.top_k)
+        t0 = time.perf_counter()
+        prepared = predictor.prepare(a.video, a.start, a.end, salvage=a.salvage)
+        results = predictor.ground(prepared, queries, a.top_k, t0)
     except (OSError, ValueError, RuntimeError) as e:  # includes VideoReadError, ModelFileError, DeviceError
         print(f"error: {e}", file=sys.stderr)
         return 2
     for r in results:
         print(summary(r))
+    if prepared.salvaged is not None:
+        from stvg.video import salvage_note
+        print(f"{os.path.basename(a.video)}: {salvage_note(*prepared.salvaged)} (the file is cut short)")
     if a.out:
         from stvg.io import atomic_write_json
 
-        docs = [dict(r.to_json(), model=os.path.abspath(a.model), video=os.path.abspath(a.video)) for r in results]
+        extra = {} if prepared.salvaged is None else {"salvaged": list(prepared.salvaged)}
+        docs = [dict(r.to_json(), model=os.path.abspath(a.model), video=os.path.abspath(a.video), **extra)
+                for r in results]
         atomic_write_json(a.out, docs[0] if len(docs) == 1 else {"results": docs}, indent=1)
         print(f"wrote {a.out}")
     if a.vis:
         base, ext = os.path.splitext(a.vis)
         for k, r in enumerate(results):
             target = a.vis if len(results) == 1 else f"{base}.{k}{ext}"
-            for p in draw(target, a.video, r, a.vis_fps):
+            for p in draw(target, a.video, r, a.vis_fps, a.salvage):
                 print(f"wrote {p}")
     return 0
 

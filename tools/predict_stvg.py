@@ -15,7 +15,10 @@ loses nothing: rerun the same command and it goes on (--max-videos N stops a run
 Each shard does its share; whoever finishes last writes OUT (validated with
 stvg.submission.validate, atomic). Broken videos (missing, unreadable, too short, invalid
 annotation) are left out and listed with their reason in OUT.failures.json. A video with no
-person detected gets its interval with no box (and the reason in its part file).
+person detected gets its interval with no box (and the reason in its part file). --salvage
+grounds a video file cut short on its decodable start (its part file and the summary say
+"salvaged: kept K of N frames"). Progress: videos with an ETA and the frames of the video in hand
+(a log gets a line every STVG_PROGRESS_LOG_SECONDS, default 30); --no-progress silences it.
 
 Exit status: 0 all predicted; 1 some videos failed (listed in OUT.failures.json); 2 bad input
 (annotation file, model file, device, options).
@@ -28,7 +31,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from stvg.cli import check_output_suffix, job_exit_code, tool_main, tool_parser
+from stvg.cli import add_salvage_option, check_output_suffix, job_exit_code, tool_main, tool_parser
 
 DEFAULT_MODEL = os.path.join(REPO, "models", "stvg_synthetic.pth")
 
@@ -49,7 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="join option override, e.g. --join TUBE_COVERAGE cut")
     ap.add_argument("--eval", action="store_true", help="score the submission when it is complete")
     ap.add_argument("--max-videos", type=int, default=None, help="stop after this many videos (rerun to go on)")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar (videos, and frames within a video)")
+    add_salvage_option(ap)
     ap.set_defaults(log_level="WARNING")
     return ap.parse_args(argv)
 
@@ -91,13 +95,17 @@ def main(argv=None) -> int:
             raise FileNotFoundError(f"model file not found: {a.model}")
         device = resolve_device(a.device, int(os.environ.get("LOCAL_RANK", "0")))
         predictor = STVGPredictor.from_file(a.model, device=device, join=[x for pair in a.join for x in pair])
-        summary = predict_dataset(predictor, items, a.out, video_paths=paths, features=a.features, tubes=tubes,
-                                  num_shards=a.num_shards, shard=a.shard, progress=not a.no_progress,
-                                  top_k=a.top_k, max_videos=a.max_videos, failures=failures)
+        from stvg.video import salvaging
+        with salvaging(a.salvage) as salvaged:
+            summary = predict_dataset(predictor, items, a.out, video_paths=paths, features=a.features, tubes=tubes,
+                                      num_shards=a.num_shards, shard=a.shard, progress=not a.no_progress,
+                                      top_k=a.top_k, max_videos=a.max_videos, failures=failures)
     except (OSError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(summary.message())
+    if salvaged:
+        print(salvaged.message())
     if a.eval and summary.finished:
         from stvg.evaluation import evaluate
         from stvg.io import atomic_write_json, read_json

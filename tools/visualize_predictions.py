@@ -23,7 +23,7 @@ import os
 import sys
 from urllib.parse import quote
 
-from stvg.cli import tool_main, tool_parser
+from stvg.cli import add_salvage_option, tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--overlay-fps", type=float, default=5.0, help="frames per second drawn in overlays (0: all)")
     ap.add_argument("--max-videos", type=int, default=None, help="draw only the first N videos of the ground truth")
     ap.add_argument("--details", default=None, help="the prediction's part folder (default: PRED.parts)")
+    add_salvage_option(ap)
     return ap.parse_args(argv)
 
 
@@ -66,7 +67,7 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
     from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, sheet_frames, tile_images,
                                 write_overlay)
 
-    reader = VideoReader(path)
+    reader = VideoReader(path, salvage=a.salvage)
     fps, n = reader.fps, reader.num_frames
     viou, tiou = metrics
     pspan = None if entry is None else (file_to_index(entry["st_frame"]) / fps, (file_to_index(entry["ed_frame"]) + 1) / fps)
@@ -76,6 +77,10 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
     pred = pred if pred is not None and len(pred) else None
     safe = quote(vid, safe="")
     row = {"video_id": vid, "sentence": sentence, "viou": viou, "tiou": tiou}
+    if reader.salvaged is not None:
+        from stvg.video import note_salvaged, salvage_note
+        note_salvaged(path, *reader.salvaged)
+        row["note"] = f"{salvage_note(*reader.salvaged)} (the file is cut short)"
 
     idx = reader.sample_indices(min(a.overlay_fps, fps)) if a.overlay_fps > 0 else np.arange(n)
     frames = answer_frames(reader.get_frames(idx), idx.tolist(), fps, pred, gt, sentence, timeline, label,
@@ -90,6 +95,7 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
     save_image(os.path.join(out_dir, "sheets", f"{vid}.jpg"), tile_images(drawn, cols=4, thumb_width=320))
     row["sheet"] = f"sheets/{safe}.jpg"
     mid = (pred.start_frame + pred.end_frame) // 2 if pred is not None else (gt.start_frame + gt.end_frame) // 2
+    mid = min(mid, n - 1)  # a salvaged file may end before the tubes do
     thumb = answer_frames(reader.get_frames([mid]), [mid], fps, pred, gt, "", None, "", max_width=240)[0]
     save_image(os.path.join(out_dir, "thumbs", f"{vid}.jpg"), thumb)
     row["thumb"] = f"thumbs/{safe}.jpg"
@@ -107,13 +113,41 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
     return row
 
 
+def _draw_all(a, ids, gt, pred, per_video, details_dir: str, rows: list, failures: dict) -> None:
+    """Draw each video of ``ids`` into ``rows`` (the HTML rows); a video that cannot be drawn goes
+    to ``failures`` with its reason."""
+    from stvg.data.ids import VIDEO_EXTENSIONS
+    from stvg.io import read_json
+    from stvg.submission import entry_to_tube
+
+    for vid in ids:
+        sentence, gt_tube, _ = gt[vid]
+        entry = pred.get(vid)
+        ptube = entry_to_tube(entry, vid) if entry is not None else None
+        path = os.path.join(a.video_dir, vid)  # the id rule: the file is named by the annotation key
+        for ext in ("",) + tuple(VIDEO_EXTENSIONS):
+            if os.path.isfile(path + ext):
+                path += ext
+                break
+        details = None
+        part = os.path.join(details_dir, vid + ".json")
+        if os.path.isfile(part):
+            details = read_json(part, "prediction part file").get("result")
+        try:
+            rows.append(draw_video(vid, path, sentence, gt_tube, ptube, entry, per_video.get(vid, (0.0, 0.0)), details,
+                                   a, a.out))
+        except (OSError, ValueError, RuntimeError, IndexError) as e:
+            failures[vid] = f"{type(e).__name__}: {e}"
+            v, t = per_video.get(vid, (0.0, 0.0))
+            rows.append({"video_id": vid, "sentence": sentence, "viou": v, "tiou": t, "note": failures[vid]})
+
+
 @tool_main
 def main(argv=None) -> int:
     a = parse_args(argv)
-    from stvg.data.ids import VIDEO_EXTENSIONS
     from stvg.evaluation import evaluate
-    from stvg.io import atomic_write_json, read_json
-    from stvg.submission import entries_for, entry_to_tube, read_submission, validate
+    from stvg.io import atomic_write_json
+    from stvg.submission import entries_for, read_submission, validate
     from stvg.visualize import histogram_image, save_image, write_html_report
 
     try:
@@ -136,26 +170,11 @@ def main(argv=None) -> int:
     os.makedirs(a.out, exist_ok=True)
     rows, failures = [], {}
     ids = list(gt)[: a.max_videos] if a.max_videos is not None else list(gt)
-    for vid in ids:
-        sentence, gt_tube, _ = gt[vid]
-        entry = pred.get(vid)
-        ptube = entry_to_tube(entry, vid) if entry is not None else None
-        path = os.path.join(a.video_dir, vid)  # the id rule: the file is named by the annotation key
-        for ext in ("",) + tuple(VIDEO_EXTENSIONS):
-            if os.path.isfile(path + ext):
-                path += ext
-                break
-        details = None
-        part = os.path.join(details_dir, vid + ".json")
-        if os.path.isfile(part):
-            details = read_json(part, "prediction part file").get("result")
-        try:
-            rows.append(draw_video(vid, path, sentence, gt_tube, ptube, entry, per_video.get(vid, (0.0, 0.0)), details,
-                                   a, a.out))
-        except (OSError, ValueError, RuntimeError, IndexError) as e:
-            failures[vid] = f"{type(e).__name__}: {e}"
-            v, t = per_video.get(vid, (0.0, 0.0))
-            rows.append({"video_id": vid, "sentence": sentence, "viou": v, "tiou": t, "note": failures[vid]})
+    from stvg.video import salvaging
+    with salvaging(a.salvage) as salvaged:
+        _draw_all(a, ids, gt, pred, per_video, details_dir, rows, failures)
+    if salvaged:
+        print(salvaged.message())
     save_image(os.path.join(a.out, "viou_hist.png"), histogram_image([v for v, _ in per_video.values()]))
     write_html_report(os.path.join(a.out, "index.html"), rows, title=f"{os.path.basename(a.pred)} vs "
                       f"{os.path.basename(a.gt)}", summary=metrics, histogram="viou_hist.png")
