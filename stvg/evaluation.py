@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -509,8 +510,16 @@ def _frame_numbers(keys: List[Any]) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _is_number(x: Any) -> bool:
+    """An int, float or numpy number (not a bool), and for an int one a float64 can hold."""
     t = type(x)
-    return t is int or t is float or (t is not bool and isinstance(x, (int, float, np.integer, np.floating)))
+    if t is float:
+        return True
+    if t is int or (t is not bool and isinstance(x, int)):
+        try:
+            return math.isfinite(x)
+        except OverflowError:  # an int too large for a float
+            return False
+    return t is not bool and isinstance(x, (float, np.integer, np.floating))
 
 
 def _is_mapping(x: Any) -> bool:

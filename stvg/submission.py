@@ -299,6 +299,9 @@ _MARSHAL_OK = _marshal_probe()
 
 
 # --- the per-entry checks (their messages) ------------------------------------------------------
+_MAX_FRAME = 2 ** 63  # frame numbers are int64 in the evaluator's arrays
+
+
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -323,6 +326,8 @@ def _entry_problems(vid: str, entry: Any) -> List[str]:
     for key, v in (("st_frame", st), ("ed_frame", ed)):
         if not _is_int(v):
             out.append(f"{where}: {key} is {v!r}, not an integer")
+        elif not -_MAX_FRAME < v < _MAX_FRAME:
+            out.append(f"{where}: {key} {v} is too large for a frame number")
     if not out and st > ed:
         out.append(f"{where}: st_frame {st} > ed_frame {ed}")
     if not isinstance(bbox, Mapping):
