@@ -25,6 +25,11 @@ kernel if the process dies; the file is removed when the merge is done). It writ
 every video of the job is done or failed, calls the job's ``combine`` step (e.g. one HDF5 file of
 every part) and optionally removes ``root``. Every process calls it when its share is done, so the
 last one completes the job.
+
+Temporaries that a killed process left (``.<name>.<random>.tmp`` of :func:`stvg.io.atomic_write`)
+are removed, those older than the :class:`VideoStore` object only, so that the write in progress of
+another process is never touched: a video's own when its result is written, and every other one
+under ``root`` and next to the failures list by the merge that completes the job.
 """
 from __future__ import annotations
 
@@ -32,7 +37,9 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
@@ -43,6 +50,7 @@ from .io import atomic_write, atomic_write_json, read_json
 __all__ = ["VideoStore", "JobSummary"]
 
 _META = ".store"
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # stvg.io.atomic_write's temporary names
 
 
 def _write_json(f, payload) -> None:
@@ -95,6 +103,7 @@ class VideoStore:
         self.failures_file = failures_file or self.root + ".failures.json"
         self.settings_path = os.path.join(self.root, _META, "settings.json")
         self._failed_dir = os.path.join(self.root, _META, "failed")
+        self._created_ns = time.time_ns()
 
     def path(self, vid: str, partial: bool = False) -> str:
         """``<root>/<id><suffix>`` (``.partial`` appended for progress files)."""
@@ -141,6 +150,7 @@ class VideoStore:
             for stale in (self.path(vid, partial=True), self._failure_path(vid)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(stale)
+            self._remove_stale_temporaries(f".{vid}{self.suffix}.", (self.root,))
 
     def read(self, vid: str, reader: Optional[Callable[[str], Any]] = None, partial: bool = False) -> Any:
         """One video's result (``reader(path)``, default by suffix)."""
@@ -199,7 +209,22 @@ class VideoStore:
                 os.unlink(self.failures_file)
             if finished and cleanup:
                 shutil.rmtree(self.root, ignore_errors=True)
+            if finished:
+                self._remove_stale_temporaries("", [d for d, _, _ in os.walk(self.root)])
+                parent, base = os.path.split(os.path.abspath(self.failures_file))
+                self._remove_stale_temporaries(f".{base}.", (parent,))
             return failed if finished else None
+
+    def _remove_stale_temporaries(self, prefix: str, folders: Iterable[str]) -> None:
+        """Temporaries (``prefix...``) in ``folders`` of writes cut by a kill, older than this object
+        (module docstring). A video's own are removed when its result is written."""
+        for folder in folders:
+            with contextlib.suppress(FileNotFoundError):
+                for e in os.scandir(folder):
+                    if e.name.startswith(prefix) and _TEMPORARY.match(e.name):
+                        with contextlib.suppress(FileNotFoundError):
+                            if e.stat().st_mtime_ns < self._created_ns:
+                                os.unlink(e.path)
 
 
 @contextlib.contextmanager
