@@ -34,6 +34,7 @@ under ``root`` and next to the failures list by the merge that completes the job
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -47,7 +48,7 @@ from .data.ids import check_video_id
 from .config import flatten_config
 from .io import atomic_write, atomic_write_json, read_json
 
-__all__ = ["VideoStore", "JobSummary"]
+__all__ = ["VideoStore", "JobSummary", "exclusive_lock"]
 
 _META = ".store"
 _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # stvg.io.atomic_write's temporary names
@@ -190,7 +191,7 @@ class VideoStore:
         A failure stays listed until its video succeeds: the earlier list is read back, so a job
         whose ``root`` was cleaned up still knows its failed videos."""
         ids = set(ids)
-        with _exclusive(self.root + ".lock"):
+        with exclusive_lock(self.root + ".lock"):
             have = set(existing()) if existing is not None else set()
             done = self.done_ids()
             listed = read_json(self.failures_file, "failures list") if os.path.isfile(self.failures_file) else {}
@@ -228,13 +229,22 @@ class VideoStore:
 
 
 @contextlib.contextmanager
-def _exclusive(path: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path``; remove the file before releasing it. A waiter that
-    locked a file removed meanwhile retries on the new one, so two holders never overlap."""
+def exclusive_lock(path: str, wait: bool = True, inherited: bool = True) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (released by the kernel if the process dies); remove
+    the file before releasing it. A waiter that locked a file removed meanwhile retries on the new
+    one, so two holders never overlap. With ``wait`` False, raise ``BlockingIOError`` naming ``path``
+    when another process holds it. With ``inherited`` False, a POSIX record lock (``lockf``) instead:
+    held by this process alone, not by the children it forks (data-loader workers), which may
+    outlive it by seconds when it is killed."""
     while True:
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                (fcntl.flock if inherited else fcntl.lockf)(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):  # lockf may say either
+                    raise
+                raise BlockingIOError(errno.EAGAIN, f"{path} is locked by another process") from None
             st = os.fstat(fd)
             try:
                 now = os.stat(path)
@@ -253,6 +263,7 @@ def _exclusive(path: str) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)  # releases the lock
+
 
 
 def _plain(settings: Any) -> Any:

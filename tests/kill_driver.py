@@ -76,10 +76,17 @@ def install(sink: Callable[[str], None], kill_at: Union[int, str], watch: str) -
 
 
 @contextlib.contextmanager
-def recording(watch: str) -> Iterator[List[str]]:
-    """The events of the block, run in this process (nothing is killed)."""
+def recording(watch: str, on_event: Optional[Callable[[str], None]] = None) -> Iterator[List[str]]:
+    """The events of the block, run in this process (nothing is killed); ``on_event(text)`` is
+    called at each (e.g. to keep a copy of a file just written)."""
     seen: List[str] = []
-    remove = install(seen.append, -1, watch)
+
+    def sink(text: str) -> None:
+        seen.append(text)
+        if on_event is not None:
+            on_event(text)
+
+    remove = install(sink, -1, watch)
     try:
         yield seen
     finally:

@@ -5,17 +5,24 @@ as a dict), ``version``, ``epoch`` (completed), ``optimizer``, ``scheduler``, ``
 (:func:`stvg.engine.seed.capture_rng`), ``best``, ``history``. ``best.pth`` holds the model only:
 ``model``, ``config``, ``version``, ``epoch``, ``metrics`` (no optimizer state: it is what a later
 tool loads to test or to assemble a model file). Both load with ``weights_only=True``.
+
+Kills: every file is written atomically, and ``last.pth`` last of all after an epoch (``best.pth``
+and ``history.json`` first), so a run killed at any moment leaves the ``last.pth`` of an epoch
+whose other files are on disk too, and ``--resume`` redoes whatever came after it. One run at a
+time: :func:`run_lock` (the training tools hold it; a second run on the same folder exits 2).
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Dict, Iterable, Mapping
+import re
+from typing import Any, Dict, Iterable, Iterator, Mapping
 
 from ..checkpoint import CheckpointError, read_checkpoint
 from ..config import config_diff
 from ..io import atomic_torch_save
 
-__all__ = ["CheckpointConfigError", "RunCheckpoints"]
+__all__ = ["CheckpointConfigError", "RunCheckpoints", "RunLockedError", "run_lock"]
 
 
 class CheckpointConfigError(CheckpointError):
@@ -38,11 +45,12 @@ class RunCheckpoints:
                                   f"it, or choose another OUTPUT_DIR")
 
     def save(self, state: Dict[str, Any], improved: bool, metrics: Mapping[str, float]) -> None:
-        """Write ``last.pth`` (the full ``state``) and, when ``improved``, ``best.pth`` (model only)."""
-        atomic_torch_save(state, self.last)
+        """Write, when ``improved``, ``best.pth`` (model only), then ``last.pth`` (the full ``state``):
+        killed in between, the run resumes from the epoch before and writes both again."""
         if improved:
             atomic_torch_save({"model": state["model"], "config": state["config"], "version": state["version"],
                                "epoch": state["epoch"], "metrics": dict(metrics)}, self.best)
+        atomic_torch_save(state, self.last)
 
     def load_last(self, config: Mapping) -> Dict[str, Any]:
         """``last.pth`` for ``--resume``; every config key outside ``resume_free`` must match."""
@@ -52,3 +60,45 @@ class RunCheckpoints:
         if diffs:
             raise CheckpointConfigError(f"cannot resume from {self.last}: its config differs:\n  " + "\n  ".join(diffs))
         return ckpt
+
+
+class RunLockedError(OSError):
+    """Another process is training in the same output folder."""
+
+
+# the temporaries of stvg.io.atomic_write for a run's own files
+_RUN_TEMPORARY = re.compile(r"^\.(last\.pth|best\.pth|history\.json|config\.yaml)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: str) -> Iterator[None]:
+    """Hold ``<out_dir>.lock`` (:func:`stvg.store.exclusive_lock`: a lock of this process, not of its
+    data-loader workers, released by the kernel when it dies; the file removed on exit) while one
+    training run uses ``out_dir``; raise
+    :class:`RunLockedError` (an ``OSError``: the tools exit 2) when another process holds it. Once it
+    is held, the temporaries of writes cut by a killed run (``.last.pth.<random>.tmp``, ...) are
+    removed. A parent folder made for the lock is removed again when the run left nothing in it."""
+    from ..store import exclusive_lock
+
+    out_dir = os.path.abspath(out_dir)
+    parent, made = os.path.dirname(out_dir), []
+    while not os.path.isdir(parent) and parent not in made:
+        made.insert(0, parent)
+        parent = os.path.dirname(parent)
+    for folder in made:
+        os.makedirs(folder, exist_ok=True)
+    try:
+        with exclusive_lock(out_dir + ".lock", wait=False, inherited=False):
+            if os.path.isdir(out_dir):
+                for e in os.scandir(out_dir):
+                    if _RUN_TEMPORARY.match(e.name):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(e.path)
+            yield
+    except BlockingIOError:
+        raise RunLockedError(f"{out_dir} is in use by another training run (it holds {out_dir}.lock); wait "
+                             f"for it to end, or choose another OUTPUT_DIR") from None
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only when empty

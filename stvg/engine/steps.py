@@ -61,8 +61,8 @@ def finish_epoch(ckpts, history: List[Dict[str, Any]], record: Dict[str, Any], m
                  score: float, best: Dict[str, Any], model_state: Mapping, config: Mapping, optimizer, scheduler,
                  scaler) -> Tuple[Dict[str, Any], bool]:
     """After an epoch (rank 0): append ``record`` to ``history``, update ``best`` when ``score`` beats
-    it, write ``last.pth`` (and ``best.pth`` when improved) through ``ckpts`` and ``history.json``.
-    Returns ``(best, improved)``."""
+    it, write ``history.json``, then ``best.pth`` when improved and ``last.pth`` through ``ckpts``
+    (``last.pth`` last: a kill before it leaves the epoch to redo). Returns ``(best, improved)``."""
     import os
 
     from ..checkpoint import project_version
@@ -76,6 +76,6 @@ def finish_epoch(ckpts, history: List[Dict[str, Any]], record: Dict[str, Any], m
     state = {"model": model_state, "config": dict(config), "version": project_version(), "epoch": record["epoch"],
              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
              "rng": capture_rng(), "best": best, "history": history}
-    ckpts.save(state, improved, metrics)
     atomic_write_json(os.path.join(ckpts.out_dir, "history.json"), history, indent=1)
+    ckpts.save(state, improved, metrics)
     return best, improved
