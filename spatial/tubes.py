@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
@@ -120,23 +121,84 @@ def write_tubes_json(path: str, result: VideoTubes) -> None:
 
 
 def read_tubes_json(path: str) -> VideoTubes:
-    """Read a tube file; a malformed file raises ``ValueError`` naming the file and the tube."""
+    """Read a tube file; a malformed file raises ``ValueError`` naming the file, the video, the tube
+    and the field (integers must be JSON integers, numbers finite, boxes ``[[x1, y1, x2, y2], ...]``)."""
     obj = read_json(path, "tube file")
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: not a valid tube file (top level is {type(obj).__name__}, not an object)")
+    vid = obj.get("video_id")
+    if not isinstance(vid, str) or not vid:
+        raise ValueError(f"{path}: not a valid tube file (video_id is {vid!r}, not a video id)")
+    where = f"{path}: video {vid}"
+    fps = _field_number(obj, "fps", where, positive=True)
+    num_frames, width, height, stride = (_field_int(obj, k, where, 1)
+                                         for k in ("num_frames", "width", "height", "stride"))
+    extra = {}
+    for key in ("detector", "linking", "report"):
+        extra[key] = obj.get(key, {})
+        if not isinstance(extra[key], dict):
+            raise ValueError(f"{where}: {key}: expected an object, got {type(extra[key]).__name__}")
+    raw = obj.get("tubes")
+    if not isinstance(raw, list):
+        raise ValueError(f"{where}: tubes: expected a list, got {type(raw).__name__}")
+    tubes = [_read_tube(t, f"{where}: tube {k}") for k, t in enumerate(raw)]
+    return VideoTubes(vid, fps, num_frames, width, height, stride, tubes, **extra)
+
+
+def _read_tube(t: Any, where: str) -> Tube:
+    if not isinstance(t, dict):
+        raise ValueError(f"{where}: expected an object, got {type(t).__name__}")
+    first = _field_int(t, "start_frame", where, 0)
+    last = _field_int(t, "end_frame", where, first)
+    boxes = _field_array(t, "boxes", where, (last - first + 1, 4), f"frames {first}..{last}")
+    scores = None if t.get("scores") is None else _field_array(t, "scores", where, (len(boxes),), "boxes")
+    score = None if t.get("score") is None else _field_number(t, "score", where)
     try:
-        tubes = []
-        for k, t in enumerate(obj["tubes"]):
-            n = int(t["end_frame"]) - int(t["start_frame"]) + 1
-            if len(t["boxes"]) != n:
-                raise ValueError(f"tube {k}: {len(t['boxes'])} boxes for frames "
-                                 f"{t['start_frame']}..{t['end_frame']}")
-            tubes.append(Tube(np.arange(int(t["start_frame"]), int(t["end_frame"]) + 1),
-                              np.asarray(t["boxes"], np.float32).reshape(-1, 4),
-                              None if t.get("scores") is None else t["scores"], t.get("score")))
-        return VideoTubes(str(obj["video_id"]), float(obj["fps"]), int(obj["num_frames"]),
-                          int(obj["width"]), int(obj["height"]), int(obj["stride"]), tubes,
-                          obj.get("detector", {}), obj.get("linking", {}), obj.get("report", {}))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a valid tube file ({type(e).__name__}: {e})") from None
+        with np.errstate(over="ignore"):  # a coordinate beyond float32 becomes inf, refused by Tube
+            boxes = boxes.astype(np.float32)
+        return Tube(np.arange(first, last + 1), boxes, scores, score)
+    except ValueError as e:  # non-finite or inverted boxes (float32), non-finite scores
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _field_number(obj: Dict[str, Any], key: str, where: str, positive: bool = False) -> float:
+    v = obj.get(key)
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    try:
+        ok = ok and math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        raise ValueError(f"{where}: {key}: expected a finite number, got {v!r}")
+    if positive and not v > 0:
+        raise ValueError(f"{where}: {key}: must be > 0, got {v!r}")
+    return float(v)
+
+
+def _field_int(obj: Dict[str, Any], key: str, where: str, minimum: int) -> int:
+    v = obj.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{where}: {key}: expected an integer, got {v!r}")
+    if not minimum <= v < 2 ** 53:
+        raise ValueError(f"{where}: {key}: must be in [{minimum}, 2**53), got {v}")
+    return v
+
+
+def _field_array(obj: Dict[str, Any], key: str, where: str, shape: tuple, per: str) -> np.ndarray:
+    """``float64`` array of numbers (no strings, bools or nested junk) of the given shape."""
+    v = obj.get(key)
+    if not isinstance(v, list):
+        raise ValueError(f"{where}: {key}: expected a list, got {type(v).__name__}")
+    if len(v) != shape[0]:
+        raise ValueError(f"{where}: {key}: {len(v)} {key} for {shape[0]} {per}")
+    try:
+        arr = np.array(v)
+    except (ValueError, OverflowError):  # ragged lists
+        arr = np.array(None)
+    if arr.shape != shape or (arr.size and arr.dtype.kind not in "iuf"):
+        raise ValueError(f"{where}: {key}: expected {'[[x1, y1, x2, y2], ...]' if len(shape) == 2 else 'numbers'}"
+                         f" of shape {list(shape)}, got {str(v)[:80]}")
+    return arr.astype(np.float64)
 
 
 def read_tube_folder(folder: str, video_ids: Sequence[str]) -> Dict[str, List[Tube]]:

@@ -9,8 +9,9 @@ Only the fields a tube needs are read; the detector and linking records are igno
 """
 from __future__ import annotations
 
+import math
 import os
-from typing import List
+from typing import Any, List
 
 import numpy as np
 
@@ -36,15 +37,37 @@ def read_video_tubes(path: str, video_id: str) -> List[Tube]:
     if obj.get("video_id") != video_id:
         raise ValueError(f"{path}: video_id is {obj.get('video_id')!r}, expected {video_id!r} (tube files are "
                          f"named <video id>.json and hold that id)")
-    tubes = []
-    for k, t in enumerate(obj["tubes"]):
+    return [_tube(t, f"{path}: video {video_id}: tube {k}") for k, t in enumerate(obj["tubes"])]
+
+
+def _tube(t: Any, where: str) -> Tube:
+    """One tube entry; integers must be JSON integers, boxes a ``[T, 4]`` list of numbers."""
+    if not isinstance(t, dict):
+        raise ValueError(f"{where}: expected an object, got {type(t).__name__}")
+    for key in ("start_frame", "end_frame"):
+        v = t.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 53:
+            raise ValueError(f"{where}: {key}: expected a frame index (an integer >= 0), got {v!r}")
+    first, last = t["start_frame"], t["end_frame"]
+    raw, score = t.get("boxes"), t.get("score")
+    try:
+        boxes = np.array(raw) if isinstance(raw, list) else None
+    except (ValueError, OverflowError):  # ragged lists
+        boxes = None
+    if boxes is None or boxes.shape != (len(raw), 4) or (boxes.size and boxes.dtype.kind not in "iuf"):
+        raise ValueError(f"{where}: boxes: expected [[x1, y1, x2, y2], ...], got {str(raw)[:80]}")
+    if last < first or len(boxes) != last - first + 1:
+        raise ValueError(f"{where}: boxes: {len(boxes)} boxes for frames {first}..{last}")
+    if score is not None:
         try:
-            first, last = int(t["start_frame"]), int(t["end_frame"])
-            boxes = np.asarray(t["boxes"], np.float32).reshape(-1, 4)
-            if last < first or len(boxes) != last - first + 1:
-                raise ValueError(f"{len(boxes)} boxes for frames {first}..{last}")
-            score = t.get("score")
-            tubes.append(Tube(np.arange(first, last + 1), boxes, None, None if score is None else float(score)))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: video {video_id}: tube {k}: {type(e).__name__}: {e}") from None
-    return tubes
+            ok = isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok:
+            raise ValueError(f"{where}: score: expected a finite number, got {score!r}")
+    try:
+        with np.errstate(over="ignore"):  # a coordinate beyond float32 becomes inf, refused by Tube
+            boxes = boxes.astype(np.float32)
+        return Tube(np.arange(first, last + 1), boxes, None, None if score is None else float(score))
+    except ValueError as e:  # non-finite or inverted boxes
+        raise ValueError(f"{where}: {e}") from None

@@ -1,0 +1,204 @@
+"""Fuzzing the tube-file reader (``read_tubes_json``) and the folder reader (``read_tube_folder``).
+
+Any file gives the tubes a slow by-hand reading gives, or a ``ValueError`` naming the file, the
+video, the tube and the field; never an OverflowError, a float frame truncated to an int, a string
+read as a number or a NaN fps.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spatial.tubes import VideoTubes, read_tube_folder, read_tubes_json, write_tubes_json
+from stvg.structures import Tube
+
+FUZZ = settings(max_examples=250, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+ODD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, 1e39, 10 ** 20, 2 ** 63, 10 ** 400, -1, 0,
+                       1.5, 2.0, True, False, "3", None])
+NUMBER = st.integers(-3, 12) | st.floats() | ODD
+SCALAR = st.none() | st.booleans() | st.integers() | NUMBER | st.text(max_size=4)
+JSON = st.recursive(SCALAR, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=4),
+                    max_leaves=10)
+HEADER = {"video_id": "v.mp4", "fps": 10.0, "num_frames": 20, "width": 64, "height": 48, "stride": 2,
+          "detector": {"name": "hog"}, "linking": {}, "report": {}}
+
+
+def _retyped(draw, v):
+    if isinstance(v, list):
+        return [_retyped(draw, x) for x in v]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return draw(st.sampled_from([float(v), str(v)] + ([bool(v)] if v in (0, 1) else [])))
+    return v
+
+
+def _mutate(draw, obj: dict, most: int) -> dict:
+    """Up to ``most`` fields dropped, replaced by junk or odd numbers, or retyped (3 -> 3.0 or "3")."""
+    for key in draw(st.lists(st.sampled_from(sorted(obj)), max_size=most)):
+        how = draw(st.sampled_from(["drop", "json", "number", "retype"]))
+        if how == "drop":
+            obj.pop(key, None)
+        elif how == "retype":
+            obj[key] = _retyped(draw, obj.get(key))
+        else:
+            obj[key] = draw(JSON if how == "json" else NUMBER)
+    return obj
+
+
+@st.composite
+def tube_entry(draw):
+    first, n = draw(st.integers(0, 10)), draw(st.integers(1, 4))
+    boxes = [[float(draw(st.integers(0, 20))), 2.0, 30.5, 40.0] for _ in range(n)]
+    t = _mutate(draw, {"id": 0, "score": 0.5, "start_frame": first, "end_frame": first + n - 1, "boxes": boxes,
+                       "scores": [0.25] * n}, most=2)
+    if isinstance(t.get("boxes"), list) and t["boxes"] and draw(st.booleans()):  # one box of odd values
+        t["boxes"][draw(st.integers(0, len(t["boxes"]) - 1))] = draw(st.lists(NUMBER, max_size=5))
+    return t
+
+
+@st.composite
+def tube_file(draw):
+    obj = _mutate(draw, dict(HEADER), most=1)
+    obj["tubes"] = draw(st.lists(tube_entry() | JSON, max_size=3) | JSON)
+    return obj
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz_tubes")
+
+
+def _write(path, obj) -> str:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f)
+    return str(path)
+
+
+def _is(v, types) -> bool:
+    return isinstance(v, types) and not isinstance(v, bool)
+
+
+def by_hand(obj):
+    """The tubes of a file that must read, converted one box at a time (None when it must not read)."""
+    ints = ("num_frames", "width", "height", "stride")
+    if not (isinstance(obj.get("video_id"), str) and obj["video_id"] and _is(obj.get("fps"), (int, float))
+            and math.isfinite(obj["fps"]) and obj["fps"] > 0 and all(_is(obj.get(k), int) and 1 <= obj[k] < 2 ** 53 for k in ints)
+            and all(isinstance(obj.get(k, {}), dict) for k in ("detector", "linking", "report"))
+            and isinstance(obj.get("tubes"), list)):
+        return None
+    tubes = []
+    for t in obj["tubes"]:
+        if not isinstance(t, dict):
+            return None
+        first, last, boxes = t.get("start_frame"), t.get("end_frame"), t.get("boxes")
+        if not (_is(first, int) and _is(last, int) and 0 <= first <= last < 2 ** 53 and isinstance(boxes, list)
+                and len(boxes) == last - first + 1):
+            return None
+        for b in boxes:
+            if not (isinstance(b, list) and len(b) == 4 and all(_is(c, (int, float)) and abs(c) < 3e38 for c in b)
+                    and all(math.isfinite(c) for c in b) and b[2] >= b[0] and b[3] >= b[1]):
+                return None
+        scores, score = t.get("scores"), t.get("score")
+        if scores is not None and not (isinstance(scores, list) and len(scores) == len(boxes) and all(
+                _is(c, (int, float)) and abs(c) < 3e38 and math.isfinite(c) for c in scores)):
+            return None
+        if score is not None and not (_is(score, (int, float)) and abs(score) < 1e308 and math.isfinite(score)):
+            return None
+        tubes.append((list(range(first, last + 1)), boxes, scores, score))
+    return tubes
+
+
+@FUZZ
+@given(obj=tube_file() | JSON)
+def test_any_tube_file_reads_as_by_hand_or_names_the_file_video_and_field(folder, obj):
+    path = _write(folder / "v.mp4.json", obj)
+    want = by_hand(obj) if isinstance(obj, dict) else None
+    try:
+        got = read_tubes_json(path)
+    except ValueError as e:
+        assert want is None, f"refused a valid file: {e}"
+        msg = str(e)
+        assert msg.startswith(f"{path}: "), msg
+        if msg.startswith(f"{path}: video "):  # past the header: the field is named
+            assert any(f"{k}" in msg for k in ("fps", "num_frames", "width", "height", "stride", "detector",
+                                                "linking", "report", "tubes", "tube ")), msg
+        return
+    assert want is not None, f"read an invalid file: {obj!r}"
+    assert (got.video_id, got.fps, got.num_frames, got.width, got.height, got.stride) == tuple(
+        obj[k] for k in ("video_id", "fps", "num_frames", "width", "height", "stride"))
+    assert type(got.num_frames) is int and type(got.fps) is float
+    assert len(got.tubes) == len(want)
+    for tube, (frames, boxes, scores, score) in zip(got.tubes, want):
+        assert tube.frames.tolist() == frames
+        np.testing.assert_array_equal(tube.boxes.numpy(), np.asarray(boxes, np.float32))
+        assert (tube.scores is None) == (scores is None)
+        if scores is not None:
+            np.testing.assert_array_equal(tube.scores.numpy(), np.asarray(scores, np.float32))
+        assert tube.score == (None if score is None else float(score))
+
+
+@FUZZ
+@given(files=st.lists(tube_file() | JSON, min_size=0, max_size=3), wanted=st.lists(st.sampled_from(["v.mp4", "w.mp4"]),
+                                                                                  max_size=2))
+def test_tube_folder_reads_or_names_the_folder_or_the_file(folder, files, wanted):
+    logging.getLogger("spatial.tubes").setLevel(logging.ERROR)
+    sub = folder / "dir"
+    sub.mkdir(exist_ok=True)
+    for old in sub.iterdir():
+        old.unlink()
+    for i, obj in enumerate(files):
+        _write(sub / f"{i}.json", obj)
+    try:
+        got = read_tube_folder(str(sub), wanted)
+    except ValueError as e:
+        assert str(e).startswith(str(sub)) or f"in {sub}" in str(e), str(e)
+        return
+    assert set(got) <= set(wanted) and got
+    ok = [by_hand(obj) for obj in files if isinstance(obj, dict)]
+    assert len(ok) == len(files) and all(t is not None for t in ok)
+
+
+@FUZZ
+@given(n=st.integers(0, 3), first=st.integers(0, 100), length=st.integers(1, 5), scores=st.booleans(),
+       coords=st.lists(st.floats(0, 1000, allow_nan=False, width=32), min_size=2, max_size=2))
+def test_written_tube_files_read_back(folder, n, first, length, scores, coords):
+    x, y = coords
+    tubes = [Tube(np.arange(first, first + length), [[x, y, x + k, y + 2 * k]] * length,
+                  [0.5] * length if scores else None, 0.25 * k) for k in range(n)]
+    path = str(folder / "round.json")
+    write_tubes_json(path, VideoTubes("r.mp4", 12.5, first + length, 1920, 1080, 1, tubes))
+    back = read_tubes_json(path)
+    assert back.video_id == "r.mp4" and len(back.tubes) == n
+    for a, b in zip(back.tubes, tubes):
+        assert a.frames.tolist() == b.frames.tolist() and a.score == b.score
+        np.testing.assert_allclose(a.boxes.numpy(), b.boxes.numpy(), atol=0.006)  # 2 decimals in the file
+
+
+def test_values_found_by_fuzzing_are_named(folder):
+    """Once an OverflowError (inf or huge numbers) or read silently (a float or string frame, a bool
+    size, a NaN fps, a video id that is not a string); now each names the field."""
+    good = {**HEADER, "tubes": [{"start_frame": 1, "end_frame": 2, "boxes": [[0, 0, 1, 1]] * 2, "score": 0.5}]}
+    cases = [({"fps": float("nan")}, "video v.mp4: fps: expected a finite number, got nan"),
+             ({"stride": float("inf")}, "video v.mp4: stride: expected an integer, got inf"),
+             ({"width": True}, "video v.mp4: width: expected an integer, got True"),
+             ({"video_id": None}, "not a valid tube file (video_id is None, not a video id)"),
+             ({"tubes": [{**good["tubes"][0], "start_frame": 1.5}]}, "tube 0: start_frame: expected an integer"),
+             ({"tubes": [{**good["tubes"][0], "end_frame": "2"}]}, "tube 0: end_frame: expected an integer, got '2'"),
+             ({"tubes": [{**good["tubes"][0], "boxes": [[0, 0, 1, 1], [0, 0, 10 ** 400, 1]]}]}, "tube 0: boxes: "),
+             ({"tubes": [{**good["tubes"][0], "boxes": [[0, 0, 1, 1], [0, 0, 1e39, 1]]}]},
+              "tube 0: Tube.boxes: non-finite coordinate in box 1"),
+             ({"tubes": [{**good["tubes"][0], "boxes": [[0, 0, 1, 1], ["0", 0, 1, 1]]}]}, "tube 0: boxes: expected"),
+             ({"tubes": [{**good["tubes"][0], "score": 10 ** 400}]}, "tube 0: score: expected a finite number")]
+    assert read_tubes_json(_write(folder / "ok.json", good)).tubes[0].frames.tolist() == [1, 2]
+    for change, message in cases:
+        path = _write(folder / "odd.json", {**good, **change})
+        with pytest.raises(ValueError) as info:
+            read_tubes_json(path)
+        assert str(info.value).startswith(f"{path}: ") and message in str(info.value), (change, str(info.value))
