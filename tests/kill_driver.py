@@ -35,16 +35,21 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", CUDA_VISIBLE_DE
            HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONHASHSEED="0")
 
 
-def install(sink: Callable[[str], None], kill_at: Union[int, str], watch: str) -> Callable[[], None]:
+def install(sink: Callable[[str], None], kill_at: Union[int, str], watch: str,
+            barrier: Optional[str] = None) -> Callable[[], None]:
     """Emit the events (module docstring) to ``sink``; SIGKILL this process at event ``kill_at``
-    (its number or its text)
-    Returns a function that removes the hooks (for recording in the test's own process)."""
+    (its number or its text); with ``barrier`` (``DIR:N``), wait at the first event until N
+    processes got there (past their imports and setup), so that their work overlaps (``DIR:N:start``:
+    wait before the tool starts instead, :func:`fork`). Returns a
+    function that removes the hooks (for recording in the test's own process)."""
     import torch.optim.optimizer as optim
 
     count, steps = [0], [0]
     watch = os.path.realpath(watch)
 
     def event(text: str) -> None:
+        if count[0] == 0 and barrier and not barrier.endswith(":start"):
+            _wait_for_peers(barrier)
         sink(text)
         if count[0] == kill_at or text == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
@@ -94,9 +99,8 @@ def recording(watch: str, on_event: Optional[Callable[[str], None]] = None) -> I
 
 
 def _wait_for_peers(spec: str) -> None:
-    """``DIR:N``: wait until N processes have announced themselves in DIR (a start barrier, so two
-    runs of a job overlap for real)."""
-    folder, n = spec.rsplit(":", 1)
+    """``DIR:N[:start]``: wait until N processes have announced themselves in DIR."""
+    folder, n = spec.removesuffix(":start").rsplit(":", 1)
     open(os.path.join(folder, f"ready.{os.getpid()}"), "w").close()
     deadline = time.time() + 120
     while sum(e.startswith("ready.") for e in os.listdir(folder)) < int(n) and time.time() < deadline:
@@ -116,7 +120,7 @@ def run(args: List[str], events_file: str, kill_at: Union[int, str] = -1, watch:
 
 
 def start_together(commands: List[List[str]], barrier_dir: str) -> List[subprocess.Popen]:
-    """Start the driver commands at once; each waits for the others before the tool starts."""
+    """Start the driver commands at once; each waits for the others at its first event."""
     env = dict(ENV, KILL_DRIVER_BARRIER=f"{barrier_dir}:{len(commands)}")
     os.makedirs(barrier_dir, exist_ok=True)
     return [subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -148,8 +152,8 @@ def fork(args: List[str], events_file: str, kill_at: Union[int, str] = -1, watch
         for h in list(logging.root.handlers):  # the test runner's capture handlers
             logging.root.removeHandler(h)
         log = open(events_file, "a", buffering=1)
-        install(lambda text: (log.write(text + "\n"), log.flush()), kill_at, watch)
-        if barrier:
+        install(lambda text: (log.write(text + "\n"), log.flush()), kill_at, watch, barrier)
+        if barrier and barrier.endswith(":start"):
             _wait_for_peers(barrier)
         sys.argv = list(args)
         try:
@@ -185,8 +189,6 @@ if __name__ == "__main__":
     kill_at = int(kill_at) if kill_at.lstrip("-").isdigit() else kill_at
     sys.path.insert(0, str(REPO))
     log = open(events_file, "a", buffering=1)
-    install(lambda text: (log.write(text + "\n"), log.flush()), kill_at, watch)
-    if os.environ.get("KILL_DRIVER_BARRIER"):
-        _wait_for_peers(os.environ["KILL_DRIVER_BARRIER"])
+    install(lambda text: (log.write(text + "\n"), log.flush()), kill_at, watch, os.environ.get("KILL_DRIVER_BARRIER"))
     sys.argv = [tool] + sys.argv[5:]
     runpy.run_path(tool, run_name="__main__")

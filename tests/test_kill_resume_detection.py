@@ -137,9 +137,10 @@ def test_build_tubes_killed_then_resumed_is_identical(videos, tmp_path, capsys):
 
 @pytest.mark.parametrize("tool", [DETECT, TUBES])
 def test_two_runs_of_one_job_at_once_give_the_one_result(videos, tmp_path, tool):
-    """Two processes on the same folder at the same time (a start barrier; detect_persons in new
-    interpreters, build_tubes in children of this one): both finish, both worked on the same videos
-    at once, and the folder is exactly what one uninterrupted run writes."""
+    """Two processes on the same folder at the same time (a barrier at their first write, past the
+    imports; detect_persons in new interpreters, build_tubes in children of this one): both finish,
+    both worked on the same videos at once, and the folder is exactly what one uninterrupted run
+    writes."""
     root = str(tmp_path / "out")
     if tool == DETECT:
         args = [tool, "--videos", videos, "--cache-dir", root, "--no-progress", "DETECTION.STRIDE", "1"]

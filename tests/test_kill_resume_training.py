@@ -168,12 +168,12 @@ def test_killed_and_resumed_ends_with_the_uninterrupted_checkpoints(reference, t
 
 
 def test_a_second_run_on_the_same_folder_is_refused(reference, tmp_path):
-    """Two runs started at once on one OUTPUT_DIR: one trains (the uninterrupted result), the other
-    exits 2 naming the folder and its lock, and writes nothing."""
+    """Two runs started at once on one OUTPUT_DIR (a barrier before the tools start): one trains
+    (the uninterrupted result), the other exits 2 naming the folder and its lock, and writes nothing."""
     root = str(tmp_path / "run")
     os.makedirs(tmp_path / "barrier")
     logs = [str(tmp_path / f"ev{i}.txt") for i in range(2)]
-    pids = [fork(reference.make_args(root), log, watch=root, barrier=f"{tmp_path / 'barrier'}:2") for log in logs]
+    pids = [fork(reference.make_args(root), log, watch=root, barrier=f"{tmp_path / 'barrier'}:2:start") for log in logs]
     codes = [wait(pid) for pid in pids]
     assert sorted(codes) == [0, 2], codes
     err = open(logs[codes.index(2)] + ".err").read()
@@ -182,3 +182,50 @@ def test_a_second_run_on_the_same_folder_is_refused(reference, tmp_path):
     _same(_load(os.path.join(root, "last.pth")), _load(os.path.join(reference.root, "last.pth")), "last.pth")
     assert sorted(os.listdir(root)) == sorted(os.listdir(reference.root))
     assert not os.path.exists(root + ".lock")
+
+
+def test_run_lock_is_the_process_s_own_and_leaves_nothing(tmp_path):
+    """The lock of a killed trainer is free at once, though a child it forked (a data-loader worker)
+    lives on; a parent folder made for the lock is removed again when the run left nothing."""
+    import signal
+    import time
+
+    from stvg.engine.checkpoints import RunLockedError, run_lock
+
+    out, pid_file = str(tmp_path / "run"), tmp_path / "worker.pid"
+    pid = os.fork()
+    if pid == 0:  # a trainer: takes the lock, forks a worker, is killed
+        try:
+            with run_lock(out):
+                worker = os.fork()
+                if worker == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                pid_file.write_text(str(worker))
+                os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    assert wait(pid) == -9
+    worker = int(pid_file.read_text())
+    try:
+        os.kill(worker, 0)  # alive, with the killed trainer's open files
+        with run_lock(out):  # free at once
+            other = os.fork()
+            if other == 0:  # another process is refused while this one holds it
+                code = 1
+                try:
+                    with run_lock(out):
+                        pass
+                except RunLockedError:
+                    code = 2
+                finally:
+                    os._exit(code)
+            assert wait(other) == 2
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    assert not os.path.exists(out + ".lock")
+    nested = tmp_path / "a" / "b" / "run"
+    with pytest.raises(ValueError):
+        with run_lock(str(nested)):
+            raise ValueError("bad input: nothing written")
+    assert not (tmp_path / "a").exists()
