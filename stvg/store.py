@@ -105,6 +105,7 @@ class VideoStore:
         self.settings_path = os.path.join(self.root, _META, "settings.json")
         self._failed_dir = os.path.join(self.root, _META, "failed")
         self._created_ns = time.time_ns()
+        self._stale: Optional[List[str]] = None  # the root's stale temporaries, listed once
 
     def path(self, vid: str, partial: bool = False) -> str:
         """``<root>/<id><suffix>`` (``.partial`` appended for progress files)."""
@@ -151,7 +152,10 @@ class VideoStore:
             for stale in (self.path(vid, partial=True), self._failure_path(vid)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(stale)
-            self._remove_stale_temporaries(f".{vid}{self.suffix}.", (self.root,))
+            if self._stale is None:
+                self._stale = self._stale_temporaries("", (self.root,))
+            mine = f".{vid}{self.suffix}."
+            _remove([p for p in self._stale if os.path.basename(p).startswith(mine)])
 
     def read(self, vid: str, reader: Optional[Callable[[str], Any]] = None, partial: bool = False) -> Any:
         """One video's result (``reader(path)``, default by suffix)."""
@@ -211,21 +215,29 @@ class VideoStore:
             if finished and cleanup:
                 shutil.rmtree(self.root, ignore_errors=True)
             if finished:
-                self._remove_stale_temporaries("", [d for d, _, _ in os.walk(self.root)])
                 parent, base = os.path.split(os.path.abspath(self.failures_file))
-                self._remove_stale_temporaries(f".{base}.", (parent,))
+                _remove(self._stale_temporaries("", [d for d, _, _ in os.walk(self.root)])
+                        + self._stale_temporaries(f".{base}.", (parent,)))
             return failed if finished else None
 
-    def _remove_stale_temporaries(self, prefix: str, folders: Iterable[str]) -> None:
-        """Temporaries (``prefix...``) in ``folders`` of writes cut by a kill, older than this object
-        (module docstring). A video's own are removed when its result is written."""
+    def _stale_temporaries(self, prefix: str, folders: Iterable[str]) -> List[str]:
+        """Temporaries (``prefix...``) in ``folders`` of writes cut by a kill: those older than this
+        object (module docstring)."""
+        found = []
         for folder in folders:
             with contextlib.suppress(FileNotFoundError):
                 for e in os.scandir(folder):
                     if e.name.startswith(prefix) and _TEMPORARY.match(e.name):
                         with contextlib.suppress(FileNotFoundError):
                             if e.stat().st_mtime_ns < self._created_ns:
-                                os.unlink(e.path)
+                                found.append(e.path)
+        return found
+
+
+def _remove(paths: Iterable[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 @contextlib.contextmanager

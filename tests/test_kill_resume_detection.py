@@ -76,14 +76,14 @@ def _assert_no_half_file(root: str, ref: dict) -> None:
 
 
 def _kill_points(evts, n: int, seed: int, skip: str = "", also: str = ""):
-    """``n`` events of the reference run: the first at a write in progress (before-replace), then
-    every event matching ``also``, then ``n - 1`` anywhere (but not at events matching the regular
-    expression ``skip``)."""
+    """Events of the reference run: every one matching ``also``, then one at a write in progress
+    (before-replace), then ``n - 1`` anywhere (never at events matching the regular expression
+    ``skip``)."""
     rng = np.random.default_rng(seed)
     allowed = [i for i, e in enumerate(evts) if not (skip and re.search(skip, e))]
     writes = [i for i in allowed if evts[i].startswith("before-replace")]
     forced = [i for i, e in enumerate(evts) if also and re.search(also, e)]
-    picked = [int(rng.choice(writes))] + forced + [int(rng.choice(allowed)) for _ in range(n - 1)]
+    picked = forced + [int(rng.choice(writes))] + [int(rng.choice(allowed)) for _ in range(n - 1)]
     return [evts[i] for i in picked]
 
 
@@ -113,13 +113,13 @@ def _killed_then_resumed(tmp_path, args, root, seed, kills=2, skip="", also=""):
 
 
 def test_detect_persons_killed_and_resumed_is_identical(videos, tmp_path, capsys):
-    """Killed at a random write, then while the progress file of the long video (256 of 260 frames)
-    is being written and just after, then at another random point: each run resumes the one before."""
+    """Killed while the progress file of the long video (256 of 260 frames) is being written and
+    just after, then at a random write, then anywhere: each run resumes the one before."""
     root = str(tmp_path / "cache")
     args = [DETECT, "--videos", videos, "--cache-dir", root, "--no-progress", "DETECTION.STRIDE", "1"]
     ref, got, hit = _killed_then_resumed(tmp_path, args, root, seed=14, also=r"long\.mp4\.npz\.partial$")
-    assert hit[0].startswith("before-replace")  # the first kill cut a write
-    assert [h.rsplit(os.sep, 1)[1] for h in hit[1:3]] == ["long.mp4.npz.partial"] * 2
+    assert [h.split()[0] + " " + os.path.basename(h) for h in hit[:2]] == \
+        ["before-replace long.mp4.npz.partial", "after-replace long.mp4.npz.partial"]
     assert got == ref  # every file: results, settings, failures list, config; no temporary, no lock
     assert "1 failed" in capsys.readouterr().out
 
@@ -130,7 +130,11 @@ def test_build_tubes_killed_then_resumed_is_identical(videos, tmp_path, capsys):
             "--stride", "2", "DETECTION.CACHE_DIR", os.path.join(root, "det")]
     # not at the detection cache's first settings write: build_tubes fills the cache without its
     # merge, so a temporary cut there would stay (the one leftover not cleaned up; reported)
-    ref, got, hit = _killed_then_resumed(tmp_path, args, root, seed=3, skip=r"/det/[^/]+/\.store/settings\.json$")
+    # then at the write of a detection file in the cache, which has no merge (the video's own
+    # temporaries go when its result is written)
+    ref, got, hit = _killed_then_resumed(tmp_path, args, root, seed=3, skip=r"/det/[^/]+/\.store/settings\.json$",
+                                         also=r"^before-replace .*/det/[^/]+/long\.mp4\.npz$")
+    assert "/det/" in hit[0], hit
     assert any(r.startswith("tubes" + os.sep) and r.endswith(".json") for r in ref)
     assert got == ref
 
@@ -163,3 +167,32 @@ def test_two_runs_of_one_job_at_once_give_the_one_result(videos, tmp_path, tool)
         done += int(re.search(r"(\d+) (detected|built)", out).group(1))
     assert done > 3, "the two runs did not overlap"  # 3 readable videos: some were worked on twice
     assert _snapshot(root) == _snapshot(ref_root)
+
+
+def test_store_removes_only_temporaries_older_than_itself(tmp_path):
+    """A killed writer's temporaries go (a video's own with its result, the rest with the merge that
+    completes the job); one written after the store object was made, i.e. possibly by another
+    process at work right now, stays."""
+    import time
+
+    from stvg.store import VideoStore
+
+    root = tmp_path / "job"
+    (root / ".store").mkdir(parents=True)
+    old = [root / ".a.mp4.json.k1ll3d00.tmp", root / ".a.mp4.json.partial.k1ll3d01.tmp",
+           root / ".store" / ".settings.json.k1ll3d02.tmp", tmp_path / ".job.failures.json.k1ll3d03.tmp"]
+    for p in old:
+        p.write_text("cut")
+        os.utime(p, (time.time() - 60, time.time() - 60))
+    store = VideoStore(str(root), {"x": 1}, "test")
+    store.check_settings()
+    fresh = root / ".b.mp4.json.w0rk1ng0.tmp"
+    fresh.write_text("in progress")
+    mine = root / "not-a-temporary.tmp"
+    mine.write_text("a file of the user")
+    os.utime(mine, (time.time() - 60, time.time() - 60))
+    store.write("a.mp4", {"v": 1})
+    assert [p.exists() for p in old] == [False, False, True, True] and fresh.exists()
+    store.write("b.mp4", {"v": 2})  # b's temporary is newer than the store: not a dead writer's
+    assert store.merge(["a.mp4", "b.mp4"]) == {}
+    assert not any(p.exists() for p in old) and fresh.exists() and mine.exists()
