@@ -72,12 +72,12 @@ _RUN_TEMPORARY = re.compile(r"^\.(last\.pth|best\.pth|history\.json|config\.yaml
 
 @contextlib.contextmanager
 def run_lock(out_dir: str) -> Iterator[None]:
-    """Hold ``<out_dir>.lock`` (:func:`stvg.store.exclusive_lock`: a lock of this process, not of its
-    data-loader workers, released by the kernel when it dies; the file removed on exit) while one
-    training run uses ``out_dir``; raise
-    :class:`RunLockedError` (an ``OSError``: the tools exit 2) when another process holds it. Once it
-    is held, the temporaries of writes cut by a killed run (``.last.pth.<random>.tmp``, ...) are
-    removed. A parent folder made for the lock is removed again when the run left nothing in it."""
+    """Hold ``<out_dir>.lock`` while one training run uses ``out_dir``; raise :class:`RunLockedError`
+    (an ``OSError``: the tools exit 2) when another process holds it. The lock
+    (:func:`stvg.store.exclusive_lock`) is this process's own, not its data-loader workers', and the
+    kernel releases it when the process dies; the file is removed on exit. Once it is held, the
+    temporaries of writes cut by a killed run (``.last.pth.<random>.tmp``, ...) are removed. A parent
+    folder made for the lock is removed again when the run left nothing in it."""
     from ..store import exclusive_lock
 
     out_dir = os.path.abspath(out_dir)
