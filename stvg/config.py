@@ -29,6 +29,7 @@ import yaml
 __all__ = ["Config", "ConfigError", "load_config", "flatten_config", "config_diff"]
 
 BASE_KEY = "_BASE_"
+_MAX_DEPTH = 64  # config values nested deeper than this are refused (no RecursionError later)
 
 
 class ConfigError(ValueError):
@@ -97,19 +98,29 @@ class Config(dict):
 
     def merge_from_list(self, pairs: Sequence[str]) -> None:
         """``["A.B", "value", ...]``; values are parsed as YAML (numbers, lists, booleans, null)."""
+        if isinstance(pairs, str):
+            raise ConfigError(f"overrides must be a list of KEY VALUE strings, got the string {pairs!r}")
         if len(pairs) % 2:
             raise ConfigError(f"overrides must be KEY VALUE pairs, got an odd count: {list(pairs)}")
         for key, raw in zip(pairs[0::2], pairs[1::2]):
+            if not isinstance(key, str):
+                raise ConfigError(f"override key {key!r} is not a string (overrides are KEY VALUE pairs)")
             node: Config = self
             parts = key.split(".")
             for i, part in enumerate(parts[:-1]):
-                if part not in node or not isinstance(node[part], Config):
-                    raise ConfigError(_unknown_message(".".join(parts[: i + 1]), _all_keys(self), ""))
+                if part not in node:
+                    raise ConfigError(_unknown_message(".".join(parts[: i + 1]), _all_keys(self), "")
+                                      + f" (in override {key!r})")
+                if not isinstance(node[part], Config):
+                    raise ConfigError(f"override {key!r}: {'.'.join(parts[: i + 1])} is an option, not a section")
                 node = node[part]
             leaf = parts[-1]
             if leaf not in node:
                 raise ConfigError(_unknown_message(key, _all_keys(self), "override "))
             value = _parse_value(raw)
+            problem = _nesting_problem(value)
+            if problem:
+                raise ConfigError(f"command line: {key}: {problem}")
             if isinstance(node[leaf], Config) and len(node[leaf]) == 0 and isinstance(value, Mapping):
                 node[leaf] = Config(value)  # free-form mapping option
                 continue
@@ -122,33 +133,66 @@ def load_config(path: Optional[str], defaults: Mapping, overrides: Iterable[str]
     cfg = Config(defaults)
     if path is not None:
         cfg.merge_from_file(path)
-    cfg.merge_from_list(list(overrides))
+    cfg.merge_from_list(overrides if isinstance(overrides, str) else list(overrides))  # (a string is refused)
     return cfg.freeze() if freeze else cfg
 
 
 # ----------------------------------------------------------------------------------------------
 def _read_with_bases(path: str, seen: tuple) -> dict:
     path = os.path.abspath(path)
+    named_by = f"{seen[-1]}: {BASE_KEY}: " if seen else ""
     if path in seen:
         raise ConfigError(f"{path}: _BASE_ cycle ({' -> '.join(seen + (path,))})")
     if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{named_by}config file not found: {path}")
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.safe_load(f) or {}
+            data = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8 text ({e})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+    data = {} if data is None else data  # an empty file
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    problem = _nesting_problem(data)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     bases = data.pop(BASE_KEY, None)
     if bases is None:
         return data
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
+        raise ConfigError(f"{path}: {BASE_KEY} must be a path or a list of paths, got {bases!r}")
     merged: dict = {}
-    for base in [bases] if isinstance(bases, str) else bases:
+    for base in bases:
         base_path = base if os.path.isabs(base) else os.path.join(os.path.dirname(path), base)
         _deep_update(merged, _read_with_bases(base_path, seen + (path,)))
     _deep_update(merged, data)
     return merged
+
+
+def _nesting_problem(x: Any, depth: int = 0, open_ids: frozenset = frozenset(),
+                    done: Optional[set] = None) -> Optional[str]:
+    """Why a loaded YAML value cannot be a config value (None: it can): a list or dict that holds
+    itself (YAML aliases can build one), or nesting deeper than ``_MAX_DEPTH``. Each container is
+    walked once, however many aliases point at it."""
+    done = set() if done is None else done
+    if not isinstance(x, (list, dict)) or id(x) in done:
+        return None
+    if id(x) in open_ids:
+        return "a YAML alias makes a value contain itself"
+    if depth >= _MAX_DEPTH:
+        return f"values nested more than {_MAX_DEPTH} levels deep"
+    inner = open_ids | {id(x)}
+    for v in (x.values() if isinstance(x, dict) else x):
+        problem = _nesting_problem(v, depth + 1, inner, done)
+        if problem:
+            return problem
+    done.add(id(x))
+    return None
 
 
 def _deep_update(dst: dict, src: Mapping) -> None:
@@ -196,7 +240,10 @@ def _checked(default: Any, value: Any, key: str, source: str) -> Any:
             except ValueError:
                 pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
+        try:
+            value = float(value) if ok else value
+        except OverflowError:  # an int too large for a float
+            ok = False
     elif isinstance(default, (list, tuple)):
         ok = isinstance(value, (list, tuple))
         value = list(value) if ok else value
@@ -215,7 +262,7 @@ def _parse_value(raw: Any) -> Any:
         return raw
     try:
         return yaml.safe_load(raw)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # (nested too deeply for the YAML parser)
         return raw
 
 
