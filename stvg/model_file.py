@@ -41,6 +41,7 @@ This module checks the layout and the types of every field; it imports no stage.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from typing import Any, Dict, Mapping
 
@@ -209,6 +210,7 @@ def validate_model_file(data: Any, source: str = "model file") -> None:
         if part == "features":
             cfg = _config(p, part, source, ("BACKBONE", "INPUT", "CLIPS", "ROI"))
             _get(cfg["BACKBONE"], "NAME", "features.config.BACKBONE", source, str, "a backbone name")
+            _get(cfg["INPUT"], "SAMPLE_FPS", "features.config.INPUT", source, (int, float), "a number")
             bb = _mapping(p.get("backbone"), "features.backbone", source)
             kind = _get(bb, "weights", "features.backbone", source, str, "a string")
             if kind not in BACKBONE_WEIGHTS:
@@ -218,15 +220,21 @@ def validate_model_file(data: Any, source: str = "model file") -> None:
             if kind == "stored":
                 _state_dict(bb, "state_dict", "features.backbone", source)
         elif part == "spatial":
-            _config(p, part, source, ("DETECTOR", "DETECTION", "LINKING"))
+            cfg = _config(p, part, source, ("DETECTOR", "DETECTION", "LINKING"))
+            _get(cfg["DETECTOR"], "NAME", "spatial.config.DETECTOR", source, str, "a detector name")
+            _get(cfg["DETECTION"], "STRIDE", "spatial.config.DETECTION", source, int, "an integer")
         else:
             _config(p, part, source, ("MODEL",))
             _state_dict(p, "model", part, source)
             _text_encoder(p, part, source)
             if part == "temporal" and (mode == "two_stage" or "clip_seconds" in p):
                 secs = _get(p, "clip_seconds", part, source, (int, float), "a number of seconds")
-                if not secs > 0:
-                    raise _err(source, "temporal.clip_seconds", f"must be > 0, got {secs}")
+                try:
+                    ok = secs > 0 and math.isfinite(secs)
+                except OverflowError:  # an int too large for a float
+                    ok = False
+                if not ok:
+                    raise _err(source, "temporal.clip_seconds", f"must be > 0 and finite, got {secs}")
 
 
 def describe(data: Mapping[str, Any]) -> str:
@@ -248,6 +256,6 @@ def describe(data: Mapping[str, Any]) -> str:
                 extra += ", tube-conditioned (one map per candidate tube)"
             lines.append(f"  {part}: {n / 1e6:.2f} M parameters stored, text encoder {enc}{extra}")
     for part, src in data.get("sources", {}).items():
-        if isinstance(src, Mapping) and src.get("path"):
+        if isinstance(src, Mapping) and isinstance(src.get("path"), str) and src["path"]:
             lines.append(f"  source {part}: {src['path']}")
     return "\n".join(lines)
