@@ -57,14 +57,24 @@ def valid_entry(draw):
     return e
 
 
+def _retyped(draw, v):
+    if isinstance(v, list):
+        return [_retyped(draw, x) for x in v]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return draw(st.sampled_from([float(v), str(v)] + ([bool(v)] if v in (0, 1) else [])))
+    return v
+
+
 @st.composite
 def mutated_entry(draw):
     """A valid entry with some fields dropped or replaced (wrong types, odd numbers, bad boxes,
     swapped frames, empty box lists, lengths that disagree)."""
     e = draw(valid_entry())
     for key in list(e):
-        how = draw(st.sampled_from(["keep"] * 5 + ["drop", "json", "number", "boxes", "swap"]))
-        if how == "drop":
+        how = draw(st.sampled_from(["keep"] * 5 + ["drop", "json", "number", "boxes", "swap", "retype"]))
+        if how == "retype":  # the same value as another type: 3 -> 3.0 or "3", boxes as strings
+            e[key] = _retyped(draw, e[key])
+        elif how == "drop":
             del e[key]
         elif how == "json":
             e[key] = draw(JSON)
