@@ -13,28 +13,36 @@
 These numbers show that the system works and learns on synthetic data; they are never HC-STVG
 results (docs/demo_model.md says what the shipped model is and is not).
 """
-import argparse
 import os
 import sys
 import time
+
+from stvg.cli import fail, tool_main, tool_parser
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
 
 
+@tool_main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = tool_parser(__doc__, config=False, overrides=False, device=False)
     ap.add_argument("--out", default=os.path.join(REPO, "outputs", "demo"))
     ap.add_argument("--model", default=os.path.join(REPO, "models", "stvg_synthetic.pth"))
     ap.add_argument("--num-videos", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    ap.set_defaults(log_level="WARNING")
     a = ap.parse_args(argv)
     if a.num_videos < 1:
         ap.error("--num-videos must be >= 1")
+    # every input checked before any work or output (stvg.cli.tool_main: one line, exit 2)
+    from stvg.engine import resolve_device
+
+    device = resolve_device(a.device)
     if not os.path.isfile(a.model):
-        print(f"error: model file not found: {a.model} (make model builds it)", file=sys.stderr)
-        return 2
+        fail(f"model file not found: {a.model} (make model builds it)")
+    if os.path.exists(a.out) and not os.path.isdir(a.out):
+        fail(f"--out {a.out} exists and is not a folder")
     t0 = time.perf_counter()
     from stvg.data import load_hcstvg
     from stvg.data.synthetic import baselines, generate
@@ -47,7 +55,7 @@ def main(argv=None) -> int:
                                 tile_images)
     from stvg.video import VideoReader
 
-    setup_cli_logging("WARNING")
+    setup_cli_logging(a.log_level)
     print(f"[1/3] {a.num_videos} synthetic videos (seed {a.seed}, default settings) in {a.out}", flush=True)
     report = generate(a.out, a.num_videos, seed=a.seed, progress=False)
     print(f"      {report.summary()}")
@@ -57,7 +65,7 @@ def main(argv=None) -> int:
         if os.path.isfile(path):
             gt_raw.update(read_json(path, f"synthetic {split} split"))
             videos.update(load_hcstvg(path, strict=True)[0])
-    predictor = STVGPredictor.from_file(a.model, device=a.device)
+    predictor = STVGPredictor.from_file(a.model, device=device)
 
     vid = sorted(videos)[0]
     ann = videos[vid]

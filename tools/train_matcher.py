@@ -8,10 +8,10 @@ Inputs are KEY VALUE overrides: DATASET.TRAIN_ANN, DATASET.VAL_ANN (HC-STVG form
 (folder of tube files from tools/build_tubes.py), DATASET.FEATURES (tools/extract_features.py --tubes),
 OUTPUT_DIR. Writes OUTPUT_DIR/config.yaml, last.pth (every epoch), best.pth, history.json, train.log;
 the log and the history give the share of training sentences with a positive tube (the ceiling).
---resume continues from OUTPUT_DIR/last.pth; --device overrides DEVICE. Exit codes: 0 trained,
-2 bad input or config, or OUTPUT_DIR in use by another run (OUTPUT_DIR.lock is held while training).
+--resume continues from OUTPUT_DIR/last.pth (from epoch 1 when the run was killed before
+writing one); --device overrides DEVICE (checked first). Exit codes: 0 trained, 2 bad input or
+config, or OUTPUT_DIR in use by another run (train() holds OUTPUT_DIR.lock while training).
 """
-import contextlib
 import json
 import sys
 
@@ -19,7 +19,6 @@ from spatial.matcher import load_matcher_config
 from spatial.matcher.train import train
 from stvg.cli import add_run_options, run_overrides, tool_main, tool_parser
 from stvg.engine import setup_cli_logging
-from stvg.engine.checkpoints import run_lock
 
 
 @tool_main
@@ -27,8 +26,7 @@ def main(argv=None) -> int:
     args = add_run_options(tool_parser(__doc__, config_required=True), resume=True).parse_args(argv)
     rank0 = setup_cli_logging(args.log_level)
     cfg = load_matcher_config(args.config, run_overrides(args))
-    with run_lock(cfg.OUTPUT_DIR) if rank0 else contextlib.nullcontext():  # one run per folder
-        summary = train(cfg, resume=args.resume, progress=not args.no_progress)
+    summary = train(cfg, resume=args.resume, progress=not args.no_progress)  # holds OUTPUT_DIR.lock
     if rank0:
         print(json.dumps(summary, indent=1))
     return 0

@@ -1,7 +1,8 @@
 """Matcher training: AdamW (text-encoder group at LR x TEXT_LR_FACTOR when fine-tuned), MultiStepLR per
 epoch, gradient clipping, AMP on CUDA, evaluation and atomic last/best checkpoints after every epoch,
-exact ``--resume``, DistributedDataParallel under torchrun (each rank takes its share of every
-epoch's videos; negatives come from the rank's own batch).
+exact ``--resume`` (from epoch 1 when no ``last.pth`` was written yet), DistributedDataParallel under
+torchrun (each rank takes its share of every epoch's videos; negatives come from the rank's own
+batch). One run per ``OUTPUT_DIR``: rank 0 holds ``OUTPUT_DIR.lock`` while training.
 
 Outputs in ``OUTPUT_DIR``: ``config.yaml`` (resolved), ``last.pth``, ``best.pth`` (best
 ``(top1_acc + mean_viou) / 2`` on DATASET.VAL_ANN, or the last epoch without one), ``history.json``,
@@ -17,10 +18,11 @@ same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -28,6 +30,7 @@ from stvg.checkpoint import load_state_dict
 from stvg.engine import (DistContext, RunCheckpoints, finish_epoch, init_distributed, loss_values,
                          optimizer_step, progress_bar, resume_state, run_folder, seed_everything,
                          wrap_ddp)
+from stvg.engine.checkpoints import run_lock
 
 from .data import MatcherVideo, collate, load_matcher_split
 from .evaluate import evaluate_videos
@@ -76,26 +79,39 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, world: int = 1
 
 def train(cfg, resume: bool = False, progress: bool = True, return_model: bool = False):
     """Train on ``DATASET.TRAIN_ANN`` (evaluating on ``DATASET.VAL_ANN`` when set). Returns a summary
-    ``{"output_dir", "epochs", "ceiling", "last_metrics", "best_metrics", "best_epoch"}`` (and the model)."""
-    train_set, report = load_matcher_split(cfg, "train")
-    val_set = load_matcher_split(cfg, "val")[0] if cfg.DATASET.VAL_ANN else None
-    return train_videos(cfg, train_set, val_set, resume=resume, progress=progress, return_model=return_model,
-                        data_summary=report.summary())
+    ``{"output_dir", "epochs", "ceiling", "last_metrics", "best_metrics", "best_epoch"}`` (and the model).
+    The device is checked first, then the folder (:func:`_run`), then the data files are read."""
+    def load():
+        train_set, report = load_matcher_split(cfg, "train")
+        val_set = load_matcher_split(cfg, "val")[0] if cfg.DATASET.VAL_ANN else None
+        return train_set, val_set, report.summary()
+
+    return _run(cfg, load, resume, progress, return_model)
 
 
 def train_videos(cfg, train_set: Sequence[MatcherVideo], val_set: Optional[Sequence[MatcherVideo]] = None,
                  resume: bool = False, progress: bool = True, return_model: bool = False, data_summary: str = ""):
     """:func:`train` on videos already loaded (tests, benchmarks)."""
+    return _run(cfg, lambda: (train_set, val_set, data_summary), resume, progress, return_model)
+
+
+def _run(cfg, load: Callable[[], Tuple[Sequence[MatcherVideo], Optional[Sequence[MatcherVideo]], str]],
+         resume: bool, progress: bool, return_model: bool):
+    """The device (a bad one refused before anything else), then ``OUTPUT_DIR``: rank 0 holds
+    ``OUTPUT_DIR.lock`` (one run per folder, :func:`stvg.engine.checkpoints.run_lock`), a fresh run
+    needs a folder without ``last.pth``, ``resume`` without one starts from epoch 1
+    (:meth:`stvg.engine.RunCheckpoints.start`); then ``load()`` the data and train."""
     out_dir = cfg.OUTPUT_DIR
     ckpts = RunCheckpoints(out_dir, RESUME_FREE, LEAVES)
-    if not resume:
-        ckpts.check_fresh()
     ctx = init_distributed(cfg.DEVICE)
     try:
-        with run_folder(cfg, out_dir, ctx.is_main):
-            if data_summary:
-                log.info("%s", data_summary)
-            summary, model = _train(cfg, ctx, ckpts, list(train_set), val_set, resume, progress and ctx.is_main)
+        with run_lock(out_dir) if ctx.is_main else contextlib.nullcontext():
+            resume = ckpts.start(resume, cfg.to_dict())  # last.pth read (or refused) before any write
+            train_set, val_set, data_summary = load()
+            with run_folder(cfg, out_dir, ctx.is_main):
+                if data_summary:
+                    log.info("%s", data_summary)
+                summary, model = _train(cfg, ctx, ckpts, list(train_set), val_set, resume, progress and ctx.is_main)
         return (summary, model) if return_model else summary
     finally:
         ctx.close()
@@ -113,7 +129,8 @@ def _optimizer(cfg, model: TubeMatcher) -> torch.optim.Optimizer:
 
 
 def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[MatcherVideo],
-           val_set: Optional[Sequence[MatcherVideo]], resume: bool, progress: bool) -> Tuple[Dict[str, Any], TubeMatcher]:
+           val_set: Optional[Sequence[MatcherVideo]], resume: bool,
+           progress: bool) -> Tuple[Dict[str, Any], TubeMatcher]:
     s = cfg.SOLVER
     device = ctx.device
     seed_everything(int(s.SEED))
@@ -143,7 +160,7 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
     start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
     if resume:
         start, history, best = resume_state(
-            ckpts.load_last(cfg.to_dict()),
+            ckpts.take_resumed(),
             lambda sd: load_state_dict(model, sd, source=ckpts.last, ignore_missing=ignore), optimizer, scheduler,
             scaler)
         log.info("resuming %s after epoch %d", ckpts.last, start - 1)

@@ -8,15 +8,18 @@ tool loads to test or to assemble a model file). Both load with ``weights_only=T
 
 Kills: every file is written atomically, and ``last.pth`` last of all after an epoch (``best.pth``
 and ``history.json`` first), so a run killed at any moment leaves the ``last.pth`` of an epoch
-whose other files are on disk too, and ``--resume`` redoes whatever came after it. One run at a
-time: :func:`run_lock` (the training tools hold it; a second run on the same folder exits 2).
+whose other files are on disk too, and ``--resume`` redoes whatever came after it (or, killed
+before the first ``last.pth``, starts from epoch 1: :meth:`RunCheckpoints.start`). One run at a
+time: :func:`run_lock`, held by both trainers' ``train()`` on rank 0 (a second run on the same
+folder raises :class:`RunLockedError`; the tools exit 2).
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
-from typing import Any, Dict, Iterable, Iterator, Mapping
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional
 
 from ..checkpoint import CheckpointError, read_checkpoint
 from ..config import config_diff
@@ -38,11 +41,55 @@ class RunCheckpoints:
         self.last = os.path.join(out_dir, "last.pth")
         self.best = os.path.join(out_dir, "best.pth")
         self.resume_free, self.leaves = tuple(resume_free), tuple(leaves)
+        self._resumed: Optional[Dict[str, Any]] = None  # last.pth read by start()
 
     def check_fresh(self) -> None:
         if os.path.exists(self.last):
             raise FileExistsError(f"{self.out_dir} already holds a run (last.pth): pass --resume to continue "
                                   f"it, or choose another OUTPUT_DIR")
+
+    def start(self, resume: bool, config: Mapping) -> bool:
+        """Whether the run resumes; checked before anything is written. Without ``resume``:
+        :meth:`check_fresh`, False. With it, ``last.pth`` is read now (:meth:`load_last`; one that
+        does not load, or whose config differs, is an error naming it) and kept for
+        :meth:`take_resumed`. With no ``last.pth`` yet (a run killed before its first checkpoint):
+        False, logging ``no checkpoint in D yet: starting from epoch 1``, but only when the folder
+        holds no other checkpoint state: an epoch-1 ``history.json`` / ``best.pth`` (written before
+        ``last.pth``) may be there, a later epoch's may not (``last.pth`` was removed:
+        ``CheckpointError``)."""
+        self._resumed = None
+        if not resume:
+            self.check_fresh()
+            return False
+        if os.path.lexists(self.last):
+            self._resumed = self.load_last(config)
+            return True
+        self._check_no_later_state()
+        logging.getLogger(__name__).info("no checkpoint in %s yet: starting from epoch 1", self.out_dir)
+        return False
+
+    def take_resumed(self) -> Optional[Dict[str, Any]]:
+        """The ``last.pth`` that :meth:`start` read (None when not resuming), handed over once (this
+        object keeps no reference to it)."""
+        state, self._resumed = self._resumed, None
+        return state
+
+    def _check_no_later_state(self) -> None:
+        from ..io import read_json
+
+        history = os.path.join(self.out_dir, "history.json")
+        epochs = []
+        if os.path.lexists(history):
+            records = read_json(history, "training history")
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise CheckpointError(f"{history}: not a training history (a list of epoch records)")
+            epochs = [r.get("epoch") for r in records]
+        later = [e for e in epochs if e != 1]
+        if later or len(epochs) > 1 or (os.path.lexists(self.best) and not epochs):
+            what = f"{history} records epochs {epochs}" if epochs else f"{self.best} is there"
+            raise CheckpointError(f"cannot resume: {self.last} is missing, but {what}: the run got past its "
+                                  f"first checkpoint and last.pth was removed; restore it, or start afresh "
+                                  f"in another OUTPUT_DIR")
 
     def save(self, state: Dict[str, Any], improved: bool, metrics: Mapping[str, float]) -> None:
         """Write, when ``improved``, ``best.pth`` (model only), then ``last.pth`` (the full ``state``):

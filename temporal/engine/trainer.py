@@ -1,6 +1,7 @@
 """MMN training: AdamW with a text-encoder LR group, MultiStepLR per epoch, gradient clipping, text
 encoder frozen for epochs <= FREEZE_TEXT_EPOCHS, AMP on CUDA, evaluation and an atomic checkpoint after every
-epoch, exact ``--resume``, DistributedDataParallel under torchrun.
+epoch, exact ``--resume``, DistributedDataParallel under torchrun. One run per ``OUTPUT_DIR``:
+rank 0 holds ``OUTPUT_DIR.lock`` (:func:`stvg.engine.checkpoints.run_lock`) while :func:`train` runs.
 
 Outputs in ``OUTPUT_DIR``: ``config.yaml`` (resolved config), ``last.pth`` (after every epoch),
 ``best.pth`` (model only, best :func:`selection_score`), ``history.json`` (losses, LRs and
@@ -9,7 +10,9 @@ metrics per epoch), ``train.log``; see :class:`stvg.engine.RunCheckpoints` for w
 Resume: ``last.pth`` holds model, optimizer, scheduler, AMP scaler, the RNG states (python, numpy,
 torch, CUDA) and the epoch; the shuffling order depends only on (SOLVER.SEED, epoch). Training
 resumes at the next epoch, and on CPU with a fixed seed ends with the same weights as an
-uninterrupted run. Device, torchrun, seeding, checkpoints and logging come from :mod:`stvg.engine`.
+uninterrupted run; with no ``last.pth`` yet (killed before the first checkpoint) it starts from
+epoch 1 (:meth:`stvg.engine.RunCheckpoints.start`). Device, torchrun, seeding, checkpoints and
+logging come from :mod:`stvg.engine`.
 
 ``MODEL.MODE tube`` (tube-conditioned MMN) changes only what :mod:`.build` builds, the loss
 (:class:`temporal.tube_mmn.TubeMMNLoss` on the st-IoU targets of every (sentence, tube) pair),
@@ -18,6 +21,7 @@ loop, resume and DDP are the same.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -28,6 +32,7 @@ import torch
 from stvg.engine import (DistContext, RunCheckpoints, finish_epoch, init_distributed, loss_values,
                          optimizer_step, progress_bar, resume_state, run_folder, seed_everything,
                          wrap_ddp)
+from stvg.engine.checkpoints import run_lock
 
 from ..losses import MMNLoss
 from ..tube_mmn import TubeMMNLoss
@@ -74,16 +79,18 @@ def train(cfg, resume: bool = False, progress: bool = True, return_model: bool =
     ``return_model`` the pair ``(summary, trained model)`` (in every process under torchrun)."""
     out_dir = cfg.OUTPUT_DIR
     ckpts = RunCheckpoints(out_dir, RESUME_FREE, LEAVES)
-    if not resume:
-        ckpts.check_fresh()
-    ctx = init_distributed(cfg.DEVICE)
+    ctx = init_distributed(cfg.DEVICE)  # the device first: a bad one is refused before anything else
     try:
-        # local inputs first (annotations, features): when they fail, nothing is written and no
-        # text encoder is loaded
-        train_set = build_dataset(cfg, "train")
-        val_set = build_dataset(cfg, "val") if ctx.is_main and (cfg.DATASET.VAL_ANN or cfg.DATASET.TEST_ANN) else None
-        with run_folder(cfg, out_dir, ctx.is_main):
-            summary, model = _train(cfg, ctx, ckpts, resume, progress and ctx.is_main, train_set, val_set)
+        # one run per folder: a second one raises RunLockedError (rank 0 holds OUTPUT_DIR.lock)
+        with run_lock(out_dir) if ctx.is_main else contextlib.nullcontext():
+            resume = ckpts.start(resume, cfg.to_dict())  # last.pth read (or refused) before any write
+            # local inputs first (annotations, features): when they fail, nothing is written and no
+            # text encoder is loaded
+            train_set = build_dataset(cfg, "train")
+            val_set = build_dataset(cfg, "val") if ctx.is_main and (cfg.DATASET.VAL_ANN or cfg.DATASET.TEST_ANN) \
+                else None
+            with run_folder(cfg, out_dir, ctx.is_main):
+                summary, model = _train(cfg, ctx, ckpts, resume, progress and ctx.is_main, train_set, val_set)
         return (summary, model) if return_model else summary
     finally:
         ctx.close()
@@ -113,8 +120,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, resume: bool, progress:
 
     start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
     if resume:
-        start, history, best = resume_state(ckpts.load_last(cfg.to_dict()), model.load_state_dict, optimizer,
-                                            scheduler, scaler)
+        start, history, best = resume_state(ckpts.take_resumed(), model.load_state_dict, optimizer, scheduler,
+                                            scaler)
         log.info("resuming %s after epoch %d", ckpts.last, start - 1)
 
     # built while every parameter requires grad, so the text encoder stays in DDP's reducer; frozen
