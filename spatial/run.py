@@ -79,11 +79,16 @@ def build_dataset_tubes(videos: Mapping[str, str], cfg: Config, out_dir: str,
     """One tube file (:mod:`spatial.tubes` format) per video in ``out_dir/<video id>.json``.
 
     Detections come from the cache under ``DETECTION.CACHE_DIR`` when set (videos missing from it are
-    detected and cached); otherwise each video is detected in memory. The resolved config is
+    detected and cached; temporaries a killed run left there are removed at the end); otherwise each
+    video is detected in memory. The resolved config is
     written to ``out_dir/config.yaml``; a rerun with other tube settings is an error naming them.
     """
     n, i = resolve_shard(num_shards, shard)
     detector = detector or detector_from_config(cfg)
+    # the detection cache is filled video by video (spatial.tubes) and never merged: its
+    # temporaries older than this job (a killed run's cut writes) are removed when the job ends
+    det_cache = DetectionCache(cfg.DETECTION.CACHE_DIR, detector.setting(), int(cfg.DETECTION.STRIDE)) \
+        if cfg.DETECTION.CACHE_DIR else None
     store = VideoStore(out_dir, tube_settings(cfg, detector), "tubes", suffix=".json")
     store.check_settings()
     cfg.dump(os.path.join(out_dir, "config.yaml"))
@@ -106,7 +111,10 @@ def build_dataset_tubes(videos: Mapping[str, str], cfg: Config, out_dir: str,
         return True
 
     _each_video(mine, videos, store, summary, work, progress, f"tubes {i}/{n}" if n > 1 else "tubes")
-    return summary.finish(store.merge(videos))
+    summary.finish(store.merge(videos))
+    if det_cache is not None:
+        det_cache.store.remove_stale_temporaries()
+    return summary
 
 
 class _FrameCounter:

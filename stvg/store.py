@@ -29,7 +29,8 @@ last one completes the job.
 Temporaries that a killed process left (``.<name>.<random>.tmp`` of :func:`stvg.io.atomic_write`)
 are removed, those older than the :class:`VideoStore` object only, so that the write in progress of
 another process is never touched: a video's own when its result is written, and every other one
-under ``root`` and next to the failures list by the merge that completes the job.
+under ``root`` and next to the failures list by the merge that completes the job
+(:meth:`VideoStore.remove_stale_temporaries`, which a job that never merges calls at its end).
 """
 from __future__ import annotations
 
@@ -215,10 +216,20 @@ class VideoStore:
             if finished and cleanup:
                 shutil.rmtree(self.root, ignore_errors=True)
             if finished:
-                parent, base = os.path.split(os.path.abspath(self.failures_file))
-                _remove(self._stale_temporaries("", [d for d, _, _ in os.walk(self.root)])
-                        + self._stale_temporaries(f".{base}.", (parent,)))
+                self.remove_stale_temporaries()
             return failed if finished else None
+
+    def remove_stale_temporaries(self) -> List[str]:
+        """Remove the temporaries of writes cut by a kill (``.<name>.<random>.tmp``) under ``root``
+        (``.store/`` included) and next to the failures list, those older than this object only (a
+        newer one may be another process's write in progress); returns their paths. :meth:`merge`
+        calls it when the job completes; a job that fills a store without merging it (the detection
+        cache of ``build_tubes``) calls it when it ends."""
+        parent, base = os.path.split(os.path.abspath(self.failures_file))
+        stale = (self._stale_temporaries("", [d for d, _, _ in os.walk(self.root)])
+                 + self._stale_temporaries(f".{base}.", (parent,)))
+        _remove(stale)
+        return stale
 
     def _stale_temporaries(self, prefix: str, folders: Iterable[str]) -> List[str]:
         """Temporaries (``prefix...``) in ``folders`` of writes cut by a kill: those older than this
