@@ -143,6 +143,8 @@ def _read_with_bases(path: str, seen: tuple) -> dict:
     named_by = f"{seen[-1]}: {BASE_KEY}: " if seen else ""
     if path in seen:
         raise ConfigError(f"{path}: _BASE_ cycle ({' -> '.join(seen + (path,))})")
+    if os.path.isdir(path):
+        raise ConfigError(f"{named_by}config file is a directory, not a file: {path}")
     if not os.path.isfile(path):
         raise ConfigError(f"{named_by}config file not found: {path}")
     with open(path, encoding="utf-8") as f:

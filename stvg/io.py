@@ -66,5 +66,9 @@ def read_json(path: str, what: str = "JSON file") -> Any:
     with open(path, encoding="utf-8") as f:
         try:
             return json.load(f)
-        except json.JSONDecodeError as e:
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: invalid JSON (not UTF-8 text: {e})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: invalid JSON (values nested too deeply to read)") from None
+        except ValueError as e:  # JSONDecodeError, and an integer with more digits than Python converts
             raise ValueError(f"{path}: invalid JSON ({e})") from None

@@ -37,7 +37,7 @@ def _rows(tmp: pathlib.Path):
     rows = []
     for tool, cfg in (("train_temporal", tcfg), ("train_matcher", mcfg), ("test_matcher", mcfg)):
         rows += [(tool, ["--config", nope], 2, f"error: config file not found: {nope}"),
-                 (tool, ["--config", folder], 2, f"error: config file not found: {folder}"),
+                 (tool, ["--config", folder], 2, f"error: config file is a directory, not a file: {folder}"),
                  (tool, ["--config", cfg, "FOO.BAR", "1"], 2, "error: unknown config key 'FOO'")]
     rows += [("train_temporal", ["--config", tcfg, "--device", "foo"], 2,
               "error: unknown device 'foo': use auto, cpu, cuda or cuda:N"),

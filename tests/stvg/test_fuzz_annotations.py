@@ -226,8 +226,6 @@ def test_missing_directory_and_broken_files_name_the_file(folder):
             load_hcstvg(path)
 
 
-@pytest.mark.xfail(strict=True, reason="stvg.io.read_json lets UnicodeDecodeError, RecursionError and the "
-                   "int-digits ValueError out without the file name (fix belongs in stvg/io.py)")
 @pytest.mark.parametrize("content", [b"\xff\xfe{}", b"[" * 100000 + b"]" * 100000, b'{"a": ' + b"9" * 5000 + b"}"],
                          ids=["not-utf8", "nested-100000", "int-5000-digits"])
 def test_undecodable_json_names_the_file(folder, content):
