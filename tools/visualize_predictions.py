@@ -8,9 +8,9 @@ Per video: an overlay (OUT/overlays/<id>.mp4 or .gif) with the predicted tube in
 ground truth in orange, the sentence, the vIoU and a time bar; a contact sheet
 (OUT/sheets/<id>.jpg); a thumbnail; and, when the prediction's part files are there
 (tools/predict_stvg.py writes them next to the submission, --details), the MMN score map with the
-predicted and the true cells marked (OUT/maps/<id>.png). Over the set: the histogram of per-video
-vIoU (OUT/viou_hist.png) and OUT/index.html, every video with its sentence, thumbnail, tIoU and
-vIoU, worst first, linking to its files.
+predicted and the true cells marked (OUT/maps/<id>.png; in mode tube_mmn the answer tube's map).
+Over the set: the histogram of per-video vIoU (OUT/viou_hist.png) and OUT/index.html, every video
+with its sentence, thumbnail, tIoU and vIoU, worst first, linking to its files.
 
 --gt: an HC-STVG annotation file (sentences shown) or a challenge-format ground truth.
 Exit status: 0 done; 1 some videos could not be drawn (listed in OUT/failures.json, still in the
@@ -64,8 +64,7 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
 
     from stvg.data.frames import file_to_index
     from stvg.video import VideoReader
-    from stvg.visualize import (Timeline, answer_frames, result_score_map, save_image, sheet_frames, tile_images,
-                                write_overlay)
+    from stvg.visualize import Timeline, answer_frames, save_image, sheet_frames, tile_images, write_overlay
 
     reader = VideoReader(path, salvage=a.salvage)
     fps, n = reader.fps, reader.num_frames
@@ -100,17 +99,35 @@ def draw_video(vid: str, path: str, sentence: str, gt, pred, entry, metrics, det
     save_image(os.path.join(out_dir, "thumbs", f"{vid}.jpg"), thumb)
     row["thumb"] = f"thumbs/{safe}.jpg"
 
-    if details is not None and details.get("score_map") is not None:
-        import torch
-
-        maps = torch.tensor(details["score_map"])
-        mask = torch.tensor(details["score_mask"], dtype=torch.bool) if "score_mask" in details else None
-        seg = tuple(details["segment"])
-        save_image(os.path.join(out_dir, "maps", f"{vid}.png"),
-                   result_score_map(maps, mask, [tuple(w) for w in details["windows"]], seg, gspan,
-                                    title=f"{vid}: MMN score map"))
+    smap = score_map_picture(vid, details, gspan)
+    if smap is not None:
+        save_image(os.path.join(out_dir, "maps", f"{vid}.png"), smap)
         row["score_map"] = f"maps/{safe}.png"
     return row
+
+
+def score_map_picture(vid: str, details, gspan):
+    """The score map of a prediction's part-file result (None when it holds none). Mode two_stage: the
+    MMN map of the window holding the answer. Mode tube_mmn (one map per candidate tube,
+    ``windows`` each tube's span): the answer tube's map (``tube_index``), its ``cell`` marked as
+    predicted and the cell nearest the ground-truth span as true; no map without an answer tube."""
+    import torch
+
+    from stvg.visualize import result_score_map, score_cell, score_map_image
+
+    if details is None or details.get("score_map") is None:
+        return None
+    maps = torch.tensor(details["score_map"])
+    mask = torch.tensor(details["score_mask"], dtype=torch.bool) if "score_mask" in details else None
+    windows = [tuple(w) for w in details["windows"]]
+    if details.get("mode") == "tube_mmn":
+        k = details.get("tube_index", -1)
+        if not details.get("found") or not 0 <= k < len(maps) or k >= len(windows):
+            return None
+        cell = tuple(details["cell"]) if details.get("cell") is not None else None
+        return score_map_image(maps[k], mask, pred_cell=cell, gt_cell=score_cell(gspan, windows[k], maps.shape[-1]),
+                               title=f"{vid}: tube {k} score map", window=windows[k])
+    return result_score_map(maps, mask, windows, tuple(details["segment"]), gspan, title=f"{vid}: MMN score map")
 
 
 def _draw_all(a, ids, gt, pred, per_video, details_dir: str, rows: list, failures: dict) -> None:
