@@ -60,6 +60,11 @@ def test_resume_before_the_first_checkpoint_starts_from_epoch_1(tool, tmp_path, 
     assert sorted(os.listdir(killed)) == sorted(os.listdir(fresh))  # the temporary is gone
     assert not os.path.exists(killed + ".lock")
 
+    # a folder that does not exist yet
+    nowhere = str(tmp_path / "new" / "run")
+    assert _main(name)(make_args(nowhere)[1:] + ["--resume"]) == 0
+    _same(_load(os.path.join(nowhere, "last.pth")), _load(os.path.join(fresh, "last.pth")), "last.pth")
+
     # killed between epoch 1's best.pth and its last.pth
     os.unlink(os.path.join(killed, "last.pth"))
     history = json.load(open(os.path.join(killed, "history.json")))
