@@ -103,15 +103,15 @@ def test_resume_reproduces_uninterrupted_run(planted, tmp_path, monkeypatch):
     assert [h["metrics"] for h in ha] == [h["metrics"] for h in hb]
 
 
-def test_resume_refuses_changed_config_and_missing_checkpoint(planted, tmp_path):
+def test_resume_refuses_changed_config_and_starts_afresh_without_checkpoint(planted, tmp_path):
     out = tmp_path / "r"
     train(_cfg(planted, out, 1), progress=False)
     with pytest.raises(CheckpointConfigError, match=r"SOLVER.LR: checkpoint 0.001, config 0.002"):
         train(_cfg(planted, out, 2, ["SOLVER.LR", "0.002"]), resume=True, progress=False)
     with pytest.raises(FileExistsError, match="already holds a run"):  # never overwritten silently
         train(_cfg(planted, out, 2), progress=False)
-    with pytest.raises(FileNotFoundError, match="last.pth"):
-        train(_cfg(planted, tmp_path / "empty", 2), resume=True, progress=False)
+    # --resume before any checkpoint exists (a run killed before its first epoch ended): starts afresh
+    assert train(_cfg(planted, tmp_path / "empty", 2), resume=True, progress=False)["epochs"] == 2
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
