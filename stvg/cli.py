@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Optional
 
 __all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_BAD_INPUT", "tool_parser", "tool_errors", "ToolExit",
            "add_run_options", "run_overrides", "job_exit_code",
-           "fail", "check_output_suffix", "tool_main", "missing_package_message", "add_salvage_option"]
+           "fail", "check_output_suffix", "check_output_path", "tool_main", "missing_package_message", "add_salvage_option"]
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -67,8 +67,24 @@ def check_output_suffix(path: Optional[str], allowed, what: str) -> None:
     ext = os.path.splitext(path)[1].lower()
     if ext not in allowed:
         fail(f"{what} {path!r}: unknown file type {ext or '(none)'!r}; use one of {', '.join(allowed)}")
+    check_output_path(path, what)
+
+
+def check_output_path(path: Optional[str], what: str) -> None:
+    """An output file must not be an existing directory, and the nearest existing folder above it
+    must be a folder (not a file); checked before any work starts. Missing folders are made when
+    the file is written."""
+    if path is None:
+        return
+    import os
+
     if os.path.isdir(path):
         fail(f"{what} {path!r} is a directory")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        fail(f"{what} {path!r}: {parent} is not a directory")
 
 
 @contextlib.contextmanager

@@ -22,9 +22,10 @@ Exit status: 0 done; 1 some videos failed (listed in OUT_DIR.failures.json); 2 b
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from stvg.cli import add_salvage_option, job_exit_code, tool_main, tool_parser
+from stvg.cli import add_salvage_option, check_output_suffix, fail, job_exit_code, tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,6 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 @tool_main
 def main(argv=None) -> int:
     a = parse_args(argv)
+    check_output_suffix(a.out, (".json",), "--out")  # outputs checked before any work
+    check_output_suffix(a.vis, (".png", ".jpg", ".jpeg"), "--vis")
+    if a.out_dir is not None and os.path.exists(a.out_dir) and not os.path.isdir(a.out_dir):
+        fail(f"--out-dir {a.out_dir} exists and is not a folder")
     from spatial.defaults import load_spatial_config
 
     overrides = list(a.overrides)

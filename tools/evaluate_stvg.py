@@ -18,6 +18,7 @@ import io
 import logging
 import sys
 
+from stvg.cli import ToolExit, check_output_path, check_output_suffix
 from stvg.engine.device import resolve_device
 from stvg.evaluation import HCSTVGEvaluator
 from stvg.io import atomic_write, atomic_write_json, read_json
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="note: %(message)s")  # the lenient summary
 
     try:
+        check_output_suffix(args.out, (".json",), "--out")  # outputs checked before any work
+        check_output_path(args.per_video, "--per-video")
         device = resolve_device(args.device) if args.device else None
         pred = read_submission(args.pred)
         evaluator = HCSTVGEvaluator(read_json(args.gt, "ground truth file"), source=args.gt)
@@ -56,7 +59,7 @@ def main(argv=None) -> int:
         else:
             print("exiting (use --lenient to score what the official script could read)", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ToolExit) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     per_video = metrics.pop("per_video", None)

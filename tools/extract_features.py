@@ -27,7 +27,7 @@ from stvg.cli import add_salvage_option, tool_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--videos", metavar="DIR", help="extract every video file in DIR (id = file name)")
+    src.add_argument("--videos", metavar="DIR", help="extract every video file in DIR, or one video file (id = file name)")
     src.add_argument("--ann", metavar="FILE", help="HC-STVG annotation file: extract its video ids")
     p.add_argument("--video-dir", metavar="DIR", help="folder of the videos named in --ann")
     p.add_argument("--out", required=True, help="output HDF5 file")
@@ -45,21 +45,25 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from stvg.cli import job_exit_code
+    from stvg.cli import ToolExit, check_output_path, job_exit_code
     from stvg.config import ConfigError
-    from stvg.data import select_videos
+    from stvg.data import select_videos, video_id_of
     from stvg.engine import DeviceError, resolve_device
     from stvg.features import extract_features, load_features_config
     from stvg.video import salvaging
     try:
+        check_output_path(args.out, "--out")  # before any work: not a folder, not under a file
         cfg = load_features_config(args.config, args.overrides)
-        videos = select_videos(args.videos, args.ann, args.video_dir)
+        if args.videos is not None and os.path.isfile(args.videos):  # one video file
+            videos = [(video_id_of(args.videos), args.videos)]
+        else:
+            videos = select_videos(args.videos, args.ann, args.video_dir)
         tubes = None
         if args.tubes is not None:
             from spatial.tubes import read_tube_folder
             tubes = read_tube_folder(args.tubes, [vid for vid, _ in videos])
         device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))
-    except (ConfigError, DeviceError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, DeviceError, FileNotFoundError, ValueError, ToolExit) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
