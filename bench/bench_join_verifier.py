@@ -30,7 +30,6 @@ Prints the table; no timing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Dict

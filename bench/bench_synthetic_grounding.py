@@ -30,7 +30,6 @@ tube_mmn over two_stage, and seconds per video (prepare, shared; the grounding o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile

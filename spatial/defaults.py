@@ -83,7 +83,7 @@ def load_spatial_config(path: Optional[str] = None, overrides: Iterable[str] = (
     if lk.SMOOTH_WINDOW < 1 or lk.SMOOTH_WINDOW % 2 == 0:
         raise ConfigError(f"LINKING.SMOOTH_WINDOW must be odd and >= 1, got {lk.SMOOTH_WINDOW}")
     if lk.MAX_GAP < 0 or lk.MIN_LENGTH < 1:
-        raise ConfigError(f"LINKING.MAX_GAP must be >= 0 and MIN_LENGTH >= 1")
+        raise ConfigError("LINKING.MAX_GAP must be >= 0 and MIN_LENGTH >= 1")
     if cfg.DETECTION.STRIDE < 1:
         raise ConfigError(f"DETECTION.STRIDE must be >= 1, got {cfg.DETECTION.STRIDE}")
     return cfg

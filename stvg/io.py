@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import tempfile
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 __all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "read_json"]
 

@@ -29,7 +29,6 @@ import re
 from typing import Dict, List, Mapping, Tuple
 
 import torch
-from torch import nn
 
 from stvg.checkpoint import CheckpointMismatchError, LoadReport, load_state_dict, read_checkpoint, state_dict_of
 

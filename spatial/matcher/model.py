@@ -23,7 +23,6 @@ import contextlib
 import logging
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -9,7 +9,7 @@ Layouts (``DATASET.FEATURE_KEY``):
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import h5py
 import numpy as np

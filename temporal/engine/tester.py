@@ -6,7 +6,6 @@ import logging
 import os
 from typing import Dict, Mapping, Optional
 
-import torch
 
 from stvg.io import atomic_torch_save, atomic_write_json
 
