@@ -131,6 +131,9 @@ def read_checkpoint(path: str, require: Sequence[str] = ("model",), what: str = 
         if isinstance(e, pickle.UnpicklingError):  # what weights_only=True raises on a foreign object
             first = ("it holds pickled Python objects other than tensors and plain containers, which are "
                      "refused (torch.load weights_only=True): " + first)
+        foreign = _not_a_torch_file(path)
+        if foreign:  # a text file, an HDF5 file, ...: torch's own error says nothing ("101")
+            first = f"not a PyTorch checkpoint file ({foreign})"
         raise CheckpointError(f"{path}: cannot read {what}: {first}") from None
     if isinstance(data, Mapping) and data and all(isinstance(v, torch.Tensor) for v in data.values()):
         data = {"model": dict(data)}
@@ -141,6 +144,26 @@ def read_checkpoint(path: str, require: Sequence[str] = ("model",), what: str = 
         raise CheckpointError(f"{path}: not a {what}: missing {', '.join(map(repr, missing))} "
                               f"(has {', '.join(map(repr, list(data)[:8]))})")
     return dict(data)
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # torch.save's zip format (an empty archive too)
+
+
+def _not_a_torch_file(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a ``torch.save`` file, judged by its first bytes (a zip archive, or a
+    pickle for the legacy format), or None when it may be one (cut short, say)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if not head:
+        return "the file is empty"
+    if any(head.startswith(m[:len(head)]) for m in _ZIP_MAGIC) or (head[0] == 0x80 and (len(head) < 2 or 2 <= head[1] <= 5)):
+        return None
+    kind = ("an HDF5 file" if head.startswith(b"\x89HDF") else
+            "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "binary data")
+    return (f"it holds {kind} starting {head[:12]!r}; a torch.save file is a zip archive or a pickle")
 
 
 def state_dict_of(data: Mapping[str, Any], path: str, keys: Sequence[str] = ("model", "state_dict")

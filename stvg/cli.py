@@ -9,7 +9,9 @@
         return EXIT_OK
 
 Exit codes (docs/behaviour.md): 0 success; 1 the job ran but some items failed (the failures file is
-named on stderr); 2 bad input, config or environment (nothing was done, nothing half-written left).
+named on stderr); 2 bad input, config or environment (nothing was done, nothing half-written left);
+130 interrupted (Ctrl-C: one line, ``interrupted: rerun the same command to resume`` where the tool
+resumes, no traceback).
 A package that is not installed (``ModuleNotFoundError``) is exit 2 with one line saying what to
 install (:func:`missing_package_message`); an optional backend's own ``ImportError`` message (e.g.
 detectron2's) is printed as it is.
@@ -23,7 +25,7 @@ import logging
 import sys
 from typing import Callable, Iterator, Optional
 
-__all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_BAD_INPUT", "tool_parser", "tool_errors", "ToolExit",
+__all__ = ["EXIT_OK", "EXIT_SOME_FAILED", "EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "RESUMES", "RESUMES_WITH_FLAG", "tool_parser", "tool_errors", "ToolExit",
            "add_run_options", "run_overrides", "job_exit_code",
            "fail", "check_output_suffix", "check_output_path", "tool_main", "missing_package_message", "add_salvage_option"]
 
@@ -136,11 +138,25 @@ def missing_package_message(e: ModuleNotFoundError) -> str:
             f"(or: pip install {_PIP_NAMES.get(name, name)})")
 
 
-def tool_main(fn: Callable[..., int]) -> Callable[..., int]:
+RESUMES = "rerun the same command to resume"
+RESUMES_WITH_FLAG = "rerun the same command with --resume to continue from OUTPUT_DIR/last.pth"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd command
+
+
+def tool_main(fn: Optional[Callable[..., int]] = None, *, interrupted: Optional[str] = None):
     """Decorate a tool's ``main(argv=None) -> int``: errors handled by :func:`tool_errors` become the
     returned exit code (so tests call ``main([...])`` and compare codes); a missing package is
     exit 2 with :func:`missing_package_message`, another ``ImportError`` (an optional backend
-    saying how to install it) exit 2 with its message."""
+    saying how to install it) exit 2 with its message. Ctrl-C (``KeyboardInterrupt``) is exit 130
+    with one line, ``interrupted``, followed by ``: <interrupted>`` when given (how to resume:
+    :data:`RESUMES` for the jobs that resume, :data:`RESUMES_WITH_FLAG` for the trainers).
+
+        @tool_main                       # or @tool_main(interrupted=RESUMES)
+        def main(argv=None) -> int: ...
+    """
+    if fn is None:
+        return functools.partial(tool_main, interrupted=interrupted)
+    stop_line = "interrupted" + (f": {interrupted}" if interrupted else "")
 
     @functools.wraps(fn)
     def wrapper(argv=None) -> int:
@@ -155,8 +171,19 @@ def tool_main(fn: Callable[..., int]) -> Callable[..., int]:
         except ImportError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print(f"\n{stop_line}" if _mid_line() else stop_line, file=sys.stderr, flush=True)
+            return EXIT_INTERRUPTED
 
     return wrapper
+
+
+def _mid_line() -> bool:
+    """Whether stderr is a terminal (where a progress bar or the ``^C`` echo may hold the line)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def add_salvage_option(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -57,7 +57,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -261,6 +261,7 @@ class PreparedVideo:
     timings: Dict[str, float] = field(default_factory=dict)
     detector: str = ""
     salvaged: Optional[Tuple[int, int]] = None   # (frames kept, frames in the header): a file cut short
+    no_tubes: Optional[Tuple[str, int]] = None    # no tube linked: (spatial.tubes.no_tubes_reason, detections)
 
 
 # =============================================================================================
@@ -507,6 +508,18 @@ def section_windows(start: float, end: float, length: float, overlap: float, tol
     return out
 
 
+def _no_tube_reason(prep: PreparedVideo, tail: str) -> str:
+    """Why a result has no tube: no person tube in the section, with the linker's reason when the
+    video was detected here (:func:`spatial.tubes.no_tubes_reason`), then ``tail``."""
+    span = f"{prep.section[0]:.2f}-{prep.section[1]:.2f} s"
+    how = f"detector {prep.detector}" if prep.detector else "the tube files"
+    if prep.no_tubes is None:
+        return f"no person detected in {span} ({how}): no tube to answer with; {tail}"
+    why, detections = prep.no_tubes
+    lead = "no person detected" if detections == 0 else "no person tube"
+    return f"{lead} in {span} ({how}): {why}; no tube to answer with; {tail}"
+
+
 # =============================================================================================
 # The predictor
 # =============================================================================================
@@ -638,7 +651,12 @@ class STVGPredictor:
             if progress is not None:
                 progress("decode", min(lo + chunk, order.size), int(order.size))
         t = time.perf_counter()
-        tubes, _ = link_detections(dets, frame_size=(reader.width, reader.height), params=self.link_params)
+        tubes, link_report = link_detections(dets, frame_size=(reader.width, reader.height), params=self.link_params)
+        no_tubes = None
+        if not tubes:  # say why, as build_tubes does (the HOG window, too few steps, short tracks)
+            from spatial.tubes import no_tubes_reason
+            rep = asdict(link_report)
+            no_tubes = (no_tubes_reason(rep, self.spatial_cfg, reader.width, reader.height), int(rep["num_detections"]))
         timings["linking"] = time.perf_counter() - t
         t = time.perf_counter()
         decoded = DecodedVideo(vid, torch.cat(parts), feat_idx.astype(np.int64), fps, n, reader.width, reader.height)
@@ -648,7 +666,7 @@ class STVGPredictor:
         timings["prepare"] = time.perf_counter() - t0
         return PreparedVideo(vid, fps, n, reader.width, reader.height, section, (first, last), feats.features,
                              feats.clip_frames, feats.frame_indices, tubes, feats.roi_features, timings,
-                             self.detector.name, reader.salvaged)
+                             self.detector.name, reader.salvaged, no_tubes)
 
     def prepare_from_arrays(self, video_id: str, features: np.ndarray, clip_frames: np.ndarray,
                             frame_indices: np.ndarray, fps: float, num_frames: int, width: int, height: int,
@@ -803,9 +821,7 @@ class STVGPredictor:
         if not pairs:
             a, b = (int(v) for v in mframes[0])
             if not prep.tubes:
-                how = f"detector {prep.detector}" if prep.detector else "the tube files"
-                reason = (f"no person detected in {prep.section[0]:.2f}-{prep.section[1]:.2f} s ({how}): no tube "
-                          "to answer with; the interval is the temporal stage's best moment")
+                reason = _no_tube_reason(prep, "the interval is the temporal stage's best moment")
             else:
                 reason = (f"none of the {len(prep.tubes)} person tube(s) has a box inside the top "
                           f"{len(segs)} moment(s); the interval is the temporal stage's best moment")
@@ -914,9 +930,7 @@ class STVGPredictor:
         if not answers:
             a, b = prep.section_frames
             if not prep.tubes:
-                how = f"detector {prep.detector}" if prep.detector else "the tube files"
-                reason = (f"no person detected in {prep.section[0]:.2f}-{prep.section[1]:.2f} s ({how}): no tube "
-                          "to answer with; the interval is the whole section")
+                reason = _no_tube_reason(prep, "the interval is the whole section")
             else:
                 reason = (f"none of the {len(prep.tubes)} person tube(s) has a cell with a box inside the section; "
                           "the interval is the whole section")

@@ -25,14 +25,14 @@ import argparse
 import os
 import sys
 
-from stvg.cli import add_salvage_option, check_output_suffix, fail, job_exit_code, tool_main, tool_parser
+from stvg.cli import add_salvage_option, check_output_suffix, fail, job_exit_code, RESUMES, tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = tool_parser(__doc__)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="one video file")
-    src.add_argument("--videos", metavar="DIR", help="every video file in DIR (needs --out-dir)")
+    src.add_argument("--videos", metavar="DIR", help="every video file in DIR, or one video file (needs --out-dir)")
     src.add_argument("--ann", metavar="FILE", help="the videos of an HC-STVG annotation file (needs "
                      "--video-dir and --out-dir)")
     ap.add_argument("--video-dir", metavar="DIR", help="folder of the videos named in --ann")
@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
-@tool_main
+@tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     a = parse_args(argv)
     check_output_suffix(a.out, (".json",), "--out")  # outputs checked before any work

@@ -17,13 +17,13 @@ import os
 import sys
 import time
 
-from stvg.cli import fail, tool_main, tool_parser
+from stvg.cli import fail, RESUMES, tool_main, tool_parser
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
 
 
-@tool_main
+@tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     ap = tool_parser(__doc__, config=False, overrides=False, device=False)
     ap.add_argument("--out", default=os.path.join(REPO, "outputs", "demo"))

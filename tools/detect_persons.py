@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import sys
 
-from stvg.cli import add_salvage_option, job_exit_code, tool_main, tool_parser
+from stvg.cli import add_salvage_option, job_exit_code, RESUMES, tool_main, tool_parser
 
 
-@tool_main
+@tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     ap = tool_parser(__doc__)
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--videos", metavar="DIR", help="every video file in DIR (id = file name)")
+    src.add_argument("--videos", metavar="DIR", help="every video file in DIR, or one video file (id = file name)")
     src.add_argument("--ann", metavar="FILE", help="the videos of an HC-STVG annotation file ...")
     ap.add_argument("--video-dir", metavar="DIR", help="... found in this folder")
     ap.add_argument("--cache-dir", help="cache root (default: the config's DETECTION.CACHE_DIR)")

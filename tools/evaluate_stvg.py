@@ -18,13 +18,14 @@ import io
 import logging
 import sys
 
-from stvg.cli import ToolExit, check_output_path, check_output_suffix
+from stvg.cli import ToolExit, check_output_path, check_output_suffix, tool_main
 from stvg.engine.device import resolve_device
 from stvg.evaluation import HCSTVGEvaluator
 from stvg.io import atomic_write, atomic_write_json, read_json
 from stvg.submission import SubmissionError, read_submission
 
 
+@tool_main
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pred", required=True, help="submission JSON")

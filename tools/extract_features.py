@@ -20,10 +20,10 @@ import logging
 import os
 import sys
 
-from stvg.cli import add_salvage_option, tool_main
+from stvg.cli import add_salvage_option, RESUMES, tool_main
 
 
-@tool_main
+@tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
@@ -47,23 +47,20 @@ def main(argv=None) -> int:
 
     from stvg.cli import ToolExit, check_output_path, job_exit_code
     from stvg.config import ConfigError
-    from stvg.data import select_videos, video_id_of
+    from stvg.data import select_videos
     from stvg.engine import DeviceError, resolve_device
     from stvg.features import extract_features, load_features_config
     from stvg.video import salvaging
     try:
         check_output_path(args.out, "--out")  # before any work: not a folder, not under a file
         cfg = load_features_config(args.config, args.overrides)
-        if args.videos is not None and os.path.isfile(args.videos):  # one video file
-            videos = [(video_id_of(args.videos), args.videos)]
-        else:
-            videos = select_videos(args.videos, args.ann, args.video_dir)
+        videos = select_videos(args.videos, args.ann, args.video_dir)  # a folder, one file, or --ann
         tubes = None
         if args.tubes is not None:
             from spatial.tubes import read_tube_folder
             tubes = read_tube_folder(args.tubes, [vid for vid, _ in videos])
         device = resolve_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))
-    except (ConfigError, DeviceError, FileNotFoundError, ValueError, ToolExit) as e:
+    except (ConfigError, DeviceError, OSError, ValueError, ToolExit) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:

@@ -27,7 +27,7 @@ import os
 import sys
 
 
-from stvg.cli import check_output_suffix, tool_main, tool_parser
+from stvg.cli import check_output_suffix, fail, tool_main, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,6 +62,9 @@ def main(argv=None) -> int:
     from stvg.model_file import describe, write_model_file
     from stvg.pipeline import assemble_model_file
 
+    for what, path in (("temporal", a.temporal), ("matcher", a.matcher)):  # the runs first: the main input
+        if path is not None and not os.path.exists(path):
+            fail(f"--{what}: {what} run folder or checkpoint not found: {path}")
     check_output_suffix(a.out, (".pth", ".pt"), "--out")
     try:
         join = join_config(overrides=[x for pair in a.join for x in pair], source="--join").to_dict()

@@ -14,11 +14,11 @@ input (nothing written).
 import logging
 import sys
 
-from stvg.cli import tool_main, tool_parser
+from stvg.cli import RESUMES, tool_main, tool_parser
 from stvg.data.synthetic import generate, load_synth_config
 
 
-@tool_main
+@tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     ap = tool_parser(__doc__, device=False)
     ap.add_argument("--out", required=True, help="output folder")

@@ -31,7 +31,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from stvg.cli import add_salvage_option, check_output_suffix, job_exit_code, tool_main, tool_parser
+from stvg.cli import add_salvage_option, check_output_suffix, job_exit_code, RESUMES, tool_main, tool_parser
 
 DEFAULT_MODEL = os.path.join(REPO, "models", "stvg_synthetic.pth")
 
@@ -58,13 +58,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-@tool_main
+@tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     a = parse_args(argv)
     from stvg.engine import setup_cli_logging
 
     setup_cli_logging(a.log_level)
-    from stvg.data import load_hcstvg, videos_from_annotation
+    from stvg.data import videos_from_annotation
+    from stvg.data.ids import load_usable_annotations
     from stvg.engine import resolve_device
     from stvg.pipeline import STVGPredictor, predict_dataset
 
@@ -74,9 +75,7 @@ def main(argv=None) -> int:
             raise ValueError("--features needs --tubes (the tube files whose RoI features it holds)")
         if a.tubes and not a.features:
             raise ValueError("--tubes goes with --features")
-        videos, report = load_hcstvg(a.ann)
-        if not videos and not report.skipped:
-            raise ValueError(f"{a.ann}: no video")
+        videos, report = load_usable_annotations(a.ann)  # none usable: exit 2, no (empty) submission
         if a.eval and any(v.tube is None for v in videos.values()):
             raise ValueError(f"{a.ann}: --eval needs ground-truth tubes, but this is a query-only file")
         failures = {}

@@ -29,6 +29,8 @@ import sys
 import time
 from typing import List
 
+from stvg.cli import RESUMES, tool_main
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -49,6 +51,7 @@ def _run(step: str, cmds: List[List[str]], env=None) -> None:
     print(f"[{step}] done in {time.time() - t0:.0f} s", flush=True)
 
 
+@tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=os.path.join(REPO, "outputs", "demo_model"), help="working folder")

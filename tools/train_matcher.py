@@ -17,11 +17,11 @@ import sys
 
 from spatial.matcher import load_matcher_config
 from spatial.matcher.train import train
-from stvg.cli import add_run_options, run_overrides, tool_main, tool_parser
+from stvg.cli import add_run_options, run_overrides, RESUMES_WITH_FLAG, tool_main, tool_parser
 from stvg.engine import setup_cli_logging
 
 
-@tool_main
+@tool_main(interrupted=RESUMES_WITH_FLAG)
 def main(argv=None) -> int:
     args = add_run_options(tool_parser(__doc__, config_required=True), resume=True).parse_args(argv)
     rank0 = setup_cli_logging(args.log_level)

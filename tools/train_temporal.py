@@ -15,13 +15,13 @@ A CPU-sized config to try the stage on a laptop: configs/temporal/synthetic.yaml
 import json
 import sys
 
-from stvg.cli import add_run_options, run_overrides, tool_main, tool_parser
+from stvg.cli import add_run_options, run_overrides, RESUMES_WITH_FLAG, tool_main, tool_parser
 from stvg.engine import setup_cli_logging
 from temporal.defaults import load_temporal_config
 from temporal.engine import train
 
 
-@tool_main
+@tool_main(interrupted=RESUMES_WITH_FLAG)
 def main(argv=None) -> int:
     args = add_run_options(tool_parser(__doc__, config_required=True), resume=True).parse_args(argv)
     rank0 = setup_cli_logging(args.log_level)

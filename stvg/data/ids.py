@@ -22,7 +22,7 @@ import os
 from typing import List, Optional, Sequence, Tuple
 
 __all__ = ["VIDEO_EXTENSIONS", "video_id_of", "submission_id", "check_video_id", "videos_in_folder",
-           "videos_from_annotation", "select_videos"]
+           "videos_from_annotation", "select_videos", "load_usable_annotations"]
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".webm", ".mov")
 _MAX_ID_BYTES = 200  # a file name holds the id plus a suffix such as ".npz.partial" (255 bytes in all)
@@ -55,8 +55,7 @@ def check_video_id(video_id: object, source: str = "") -> str:
 
 def videos_in_folder(folder: str, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[Tuple[str, str]]:
     """``[(video id, path)]`` of the files in ``folder`` with one of ``extensions``, sorted by id."""
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"video folder not found: {folder}")
+    _check_folder(folder)
     exts = tuple(e.lower() for e in extensions)
     names = sorted(n for n in os.listdir(folder)
                    if n.lower().endswith(exts) and os.path.isfile(os.path.join(folder, n)))
@@ -65,22 +64,45 @@ def videos_in_folder(folder: str, extensions: Sequence[str] = VIDEO_EXTENSIONS) 
     return [(video_id_of(n), os.path.join(folder, n)) for n in names]
 
 
+def _check_folder(folder: str) -> None:
+    if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NotADirectoryError(f"video folder {folder} is a file, not a folder")
+        raise FileNotFoundError(f"video folder not found: {folder}")
+
+
+def load_usable_annotations(ann: str):
+    """:func:`stvg.data.load_hcstvg` of ``ann`` -> ``(videos, report)``, refusing (``ValueError``
+    naming the file and the loader's summary: what was skipped and why) a file with no usable
+    entry, e.g. a file of another schema (``{"a": {"foo": 1}}``) or an empty one: no job starts,
+    no output is made for it."""
+    from .hcstvg import load_hcstvg
+
+    videos, report = load_hcstvg(ann)
+    if not videos:
+        if not report.num_entries:
+            raise ValueError(f"{ann}: no usable annotation entry: the file holds no entry")
+        summary = report.summary()
+        if summary.startswith(f"{report.source}: "):
+            summary = summary[len(f"{report.source}: "):]
+        raise ValueError(f"{ann}: no usable annotation entry ({summary}); is it an HC-STVG annotation file?")
+    return videos, report
+
+
 def videos_from_annotation(ann: str, video_dir: str,
                            extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[Tuple[str, str]]:
     """``[(video id, path)]`` for every video of an HC-STVG annotation file, in file order (entries
-    whose annotation is invalid included: their detections and features are still wanted).
+    whose annotation is invalid included: their detections and features are still wanted; a file
+    with no usable entry at all is refused, :func:`load_usable_annotations`).
 
     The id is the annotation key; the path is ``video_dir/<id>``, else ``video_dir/<id><ext>`` for
     the first extension that exists (keys written without extension). A missing file is kept: the
     job reports it as that video's failure, with the path."""
-    from .hcstvg import load_hcstvg
-
-    videos, report = load_hcstvg(ann)
+    videos, report = load_usable_annotations(ann)
     ids = list(dict.fromkeys(list(videos) + report.skipped))
     for vid in ids:
         check_video_id(vid, ann)
-    if not os.path.isdir(video_dir):
-        raise FileNotFoundError(f"video folder not found: {video_dir}")
+    _check_folder(video_dir)
     out = []
     for vid in ids:
         path = os.path.join(video_dir, vid)
@@ -96,11 +118,15 @@ def videos_from_annotation(ann: str, video_dir: str,
 def select_videos(folder: Optional[str] = None, ann: Optional[str] = None, video_dir: Optional[str] = None,
                   extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[Tuple[str, str]]:
     """A job's videos as the tools take them: every video of ``folder`` (``--videos DIR``), or the
-    videos of the annotation file ``ann`` found in ``video_dir`` (``--ann FILE --video-dir DIR``)."""
+    one video file ``folder`` names (``--videos FILE``, id its file name, whatever its extension:
+    the decoder judges it), or the videos of the annotation file ``ann`` found in ``video_dir``
+    (``--ann FILE --video-dir DIR``)."""
     if (folder is None) == (ann is None):
         raise ValueError("give either a video folder (--videos) or an annotation file (--ann)")
     if ann is not None:
         if video_dir is None:
             raise ValueError("--ann needs --video-dir (the folder of its videos)")
         return videos_from_annotation(ann, video_dir, extensions)
+    if os.path.isfile(folder):
+        return [(check_video_id(video_id_of(folder)), folder)]
     return videos_in_folder(folder, extensions)

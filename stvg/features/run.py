@@ -18,6 +18,7 @@ part says so (``salvaged`` attribute) and :func:`stvg.video.note_salvaged` recor
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -80,17 +81,22 @@ def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, d
     summary.num_assigned = len(mine)
 
     store = feature_store(out, feature_settings(cfg))
+    made = _missing_folders(store.root)  # what this run creates (nothing when resuming)
     store.check_settings(recorded_settings(out), source=out)
     done = read_output_ids(out) | store.done_ids()
     todo = [v for v in mine if v not in done]
     summary.num_skipped = len(mine) - len(todo)
 
     if todo:
-        if extractor is None:
-            extractor = FeatureExtractor.from_config(cfg, device if device is not None else "cpu")
-        from ..video import salvage_default
-        _run(extractor, [(v, paths[v]) for v in todo], store, cfg, extractor.backbone.device, tubes,
-             progress, summary, salvage_default() if salvage is None else bool(salvage))
+        try:
+            if extractor is None:
+                extractor = FeatureExtractor.from_config(cfg, device if device is not None else "cpu")
+            from ..video import salvage_default
+            _run(extractor, [(v, paths[v]) for v in todo], store, cfg, extractor.backbone.device, tubes,
+                 progress, summary, salvage_default() if salvage is None else bool(salvage))
+        except BaseException:  # e.g. the backbone's weights cannot be had offline, Ctrl-C
+            _remove_if_unused(store, made)
+            raise
     else:
         old = store.failures()
         summary.failures = {v: old[v] for v in mine if v in old}
@@ -103,6 +109,38 @@ def extract_features(videos: Sequence[Tuple[str, str]], out: str, cfg: Config, d
             cfg.dump(out + ".config.yaml")  # the resolved config, next to the output (none without one)
 
     return summary.finish(store.merge(ids, combine, existing=lambda: read_output_ids(out), cleanup=True))
+
+
+def _missing_folders(root: str) -> List[str]:
+    """``root`` and the folders above it that do not exist yet, deepest first."""
+    missing, path = [], os.path.abspath(root)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def _remove_if_unused(store: VideoStore, made: List[str]) -> None:
+    """Remove the parts folder (and the folders above it) that this run made (``made``, deepest
+    first) when it holds nothing but the recorded settings: a run stopped before any video was
+    extracted or failed leaves nothing behind. A folder holding a part or a failure record, or
+    one that was there before the run, is kept (resume needs it)."""
+    if not made:
+        return
+    meta = os.path.dirname(store.settings_path)
+    failed = os.path.join(meta, "failed")
+    with contextlib.suppress(OSError):
+        if os.listdir(store.root) != [os.path.basename(meta)]:
+            return
+        if not set(os.listdir(meta)) <= {"settings.json", "failed"}:
+            return
+        if os.path.isdir(failed) and os.listdir(failed):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(store.settings_path)
+        for folder in (failed, meta, *made):
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(folder)  # only ever an empty folder
 
 
 def _describe(cfg: Config, extractor: Optional[FeatureExtractor]) -> Tuple[str, str, int]:
