@@ -90,7 +90,7 @@ def test_keyboard_interrupt_is_one_line_and_130(capsys, hint, line):
 def test_sigint_during_extraction_then_resume(make_video, tmp_path, capsys):
     """SIGINT once the first video's part is written (the second, longer one is in hand)."""
     make_video("a.mp4", num_frames=10)
-    make_video("b.mp4", num_frames=200)
+    make_video("b.mp4", num_frames=300)
     out = tmp_path / "f.h5"
     argv = ["--videos", str(tmp_path), "--out", str(out), "--config", FEATURES_CFG, "--device", "cpu",
             "--no-progress", "RUN.NUM_WORKERS", "0"]
