@@ -96,7 +96,10 @@ def test_sigint_during_extraction_then_resume(make_video, tmp_path, capsys):
             "--no-progress", "RUN.NUM_WORKERS", "0"]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools/extract_features.py")] + argv,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # a test runner started in the background (`cmd &`) ignores SIGINT, and a
+                            # child inheriting SIG_IGN never raises KeyboardInterrupt: restore the default
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not glob.glob(str(tmp_path / "f.h5.parts" / "a.mp4.npz")):
