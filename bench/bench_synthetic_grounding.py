@@ -237,8 +237,14 @@ def main(argv=None) -> int:
     if a.out:
         from stvg.io import atomic_write_json
 
-        atomic_write_json(a.out, {"data": data, "splits": splits, "num_videos": len(gt), "model": a.model,
-                                  "tube_model": a.tube_model, "machine": cpu_model(),
+        def shown(path):  # no machine path in the results: paths inside the repository are relative
+            if path is None or not os.path.isabs(path):
+                return path
+            rel = os.path.relpath(path, REPO)
+            return path if rel.startswith("..") else rel
+
+        atomic_write_json(a.out, {"data": shown(data), "splits": splits, "num_videos": len(gt),
+                                  "model": shown(a.model), "tube_model": shown(a.tube_model), "machine": cpu_model(),
                                   "threads": a.threads, "rows": rows, "seconds_prepare": prep_s,
                                   "seconds_ground": ground_s}, indent=1)
     return 0
