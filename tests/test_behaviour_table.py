@@ -33,6 +33,8 @@ print(json.dumps(out))
 def _rows(tmp: pathlib.Path):
     """(tool, argv, exit code, text expected in stderr) -- the rows of docs/behaviour.md."""
     nope, folder = str(tmp / "nope.yaml"), str(tmp)
+    run = tmp / "run"  # a run folder that exists (make_model_file checks the runs before the configs)
+    run.mkdir(exist_ok=True)
     tcfg, mcfg = "configs/temporal/synthetic.yaml", "configs/spatial/matcher_synthetic.yaml"
     rows = []
     for tool, cfg in (("train_temporal", tcfg), ("train_matcher", mcfg), ("test_matcher", mcfg)):
@@ -51,8 +53,12 @@ def _rows(tmp: pathlib.Path):
               f"error: reference MMN checkpoint {folder} is a directory, not a file"),
              ("convert_mmn_checkpoint", ["--config", tcfg, "--src", folder, "--out", str(tmp / "o.pth"), "FOO.BAR", "1"],
               2, "error: unknown config key 'FOO'"),
-             ("make_model_file", ["--temporal", str(tmp / "run"), "--features-config", nope, "--spatial-config", nope,
-                                  "--out", str(tmp / "m.pth")], 2, f"error: config file not found: {nope}"),
+             ("make_model_file", ["--mode", "tube_mmn", "--temporal", str(run), "--features-config", nope,
+                                  "--spatial-config", nope, "--out", str(tmp / "m.pth")], 2,
+              f"error: config file not found: {nope}"),
+             ("make_model_file", ["--temporal", str(tmp / "run_missing"), "--features-config", nope, "--spatial-config",
+                                  nope, "--out", str(tmp / "m.pth")], 2,
+              f"error: --temporal: temporal run folder or checkpoint not found: {tmp / 'run_missing'}"),
              ("demo", ["--model", str(tmp / "nope.pth"), "--out", str(tmp / "demo")], 2,
               f"error: model file not found: {tmp / 'nope.pth'}"),
              ("train_demo_model", ["--work", str(tmp / "w"), "--out", str(tmp / "m.pth"), "--num-videos", "2"], 2,
@@ -71,4 +77,5 @@ def test_behaviour_rows(tmp_path):
     for (tool, argv, code, text), (got_code, err) in zip(rows, got):
         assert (got_code, text in err) == (code, True), (tool, argv, got_code, err)
         assert "Traceback" not in err, (tool, argv, err)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing left behind by a refused command
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing left behind by a refused command
+    assert not any((tmp_path / "run").iterdir())
