@@ -11,30 +11,19 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from spatial.tubes import VideoTubes, read_tube_folder, read_tubes_json, write_tubes_json
 from stvg.structures import Tube
+from tests.fuzz_common import fuzz_settings, json_values, retyped
 
-FUZZ = settings(max_examples=250, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = fuzz_settings(250)
 ODD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, 1e39, 10 ** 20, 2 ** 63, 10 ** 400, -1, 0,
                        1.5, 2.0, True, False, "3", None])
-NUMBER = st.integers(-3, 12) | st.floats() | ODD
-SCALAR = st.none() | st.booleans() | st.integers() | NUMBER | st.text(max_size=4)
-JSON = st.recursive(SCALAR, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=4),
-                    max_leaves=10)
+NUMBER, JSON = json_values(ODD, ints=(-3, 12), max_leaves=10)
 HEADER = {"video_id": "v.mp4", "fps": 10.0, "num_frames": 20, "width": 64, "height": 48, "stride": 2,
           "detector": {"name": "hog"}, "linking": {}, "report": {}}
-
-
-def _retyped(draw, v):
-    if isinstance(v, list):
-        return [_retyped(draw, x) for x in v]
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return draw(st.sampled_from([float(v), str(v)] + ([bool(v)] if v in (0, 1) else [])))
-    return v
 
 
 def _mutate(draw, obj: dict, most: int) -> dict:
@@ -44,7 +33,7 @@ def _mutate(draw, obj: dict, most: int) -> dict:
         if how == "drop":
             obj.pop(key, None)
         elif how == "retype":
-            obj[key] = _retyped(draw, obj.get(key))
+            obj[key] = retyped(draw, obj.get(key))
         else:
             obj[key] = draw(JSON if how == "json" else NUMBER)
     return obj

@@ -13,13 +13,13 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from stvg.data.hcstvg import AnnotationError, load_hcstvg
+from tests.fuzz_common import fuzz_settings, json_values, retyped
 
-FUZZ = settings(max_examples=250, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = fuzz_settings(250)
 FIELDS = ("caption", "English", "width", "height", "img_size", "img_num", "st_frame", "ed_frame", "st_time",
           "ed_time", "bbox", "duration")
 REPORTED = FIELDS + ("entry", "sentence")
@@ -27,10 +27,7 @@ REPORTED = FIELDS + ("entry", "sentence")
 # numbers a hostile file holds: NaN, inf, huge and tiny, negative, bool, int64 overflow
 ODD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, -1e308, 5e-324, 1e-300, 10 ** 20,
                        -10 ** 20, 2 ** 63, 2 ** 64, 10 ** 400, 2 ** 53 + 1, -1, 0, 0.5, True, False])
-NUMBER = st.integers(-5, 60) | st.floats() | ODD
-SCALAR = st.none() | st.booleans() | st.integers() | NUMBER | st.text(max_size=4)
-JSON = st.recursive(SCALAR, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=4),
-                    max_leaves=12)
+NUMBER, JSON = json_values(ODD, ints=(-5, 60), max_leaves=12)
 BOX = st.lists(NUMBER, max_size=5) | st.tuples(NUMBER, NUMBER, NUMBER, NUMBER).map(list)
 
 
@@ -57,14 +54,6 @@ def valid_entry(draw):
     return e
 
 
-def _retyped(draw, v):
-    if isinstance(v, list):
-        return [_retyped(draw, x) for x in v]
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return draw(st.sampled_from([float(v), str(v)] + ([bool(v)] if v in (0, 1) else [])))
-    return v
-
-
 @st.composite
 def mutated_entry(draw):
     """A valid entry with some fields dropped or replaced (wrong types, odd numbers, bad boxes,
@@ -73,7 +62,7 @@ def mutated_entry(draw):
     for key in list(e):
         how = draw(st.sampled_from(["keep"] * 5 + ["drop", "json", "number", "boxes", "swap", "retype"]))
         if how == "retype":  # the same value as another type: 3 -> 3.0 or "3", boxes as strings
-            e[key] = _retyped(draw, e[key])
+            e[key] = retyped(draw, e[key])
         elif how == "drop":
             del e[key]
         elif how == "json":

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from stvg.data import submission_id
@@ -20,15 +20,12 @@ from stvg.evaluation import GroundTruthError, HCSTVGEvaluator, evaluate
 from stvg.io import read_json
 from stvg.submission import SubmissionError, entry_to_tube, read_submission, validate, write_submission
 from tests.stvg.official_reference import evaluate_ref
+from tests.fuzz_common import fuzz_settings, json_values
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = fuzz_settings(150)
 ODD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, -1e308, 5e-324, 10 ** 20, -10 ** 20,
                        2 ** 63, 2 ** 64, 10 ** 400, 2 ** 53 + 1, -1, 0, 1.5, True, False])
-NUMBER = st.integers(-3, 12) | st.floats() | ODD
-SCALAR = st.none() | st.booleans() | st.integers() | NUMBER | st.text(max_size=4)
-JSON = st.recursive(SCALAR, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=4),
-                    max_leaves=10)
+NUMBER, JSON = json_values(ODD, ints=(-3, 12), max_leaves=10)
 FRAME_KEY = (st.sampled_from(["07", " 3", "-1", "1e3", "x", "", "99999999999999999999", "\u0663", "3.0"])
              | st.integers(-2, 12).map(str))
 BOX = st.lists(NUMBER, max_size=5) | JSON

@@ -11,19 +11,16 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from temporal.data.tube_files import read_video_tubes, tube_file_path
+from tests.fuzz_common import fuzz_settings, json_values, retyped
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = fuzz_settings(300)
 ODD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, 1e39, 10 ** 20, 2 ** 63, 10 ** 400, -1, 0,
                        1.5, 2.0, True, False, "3", None])
-NUMBER = st.integers(-3, 12) | st.floats() | ODD
-SCALAR = st.none() | st.booleans() | st.integers() | NUMBER | st.text(max_size=4)
-JSON = st.recursive(SCALAR, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=4), c, max_size=4),
-                    max_leaves=10)
+NUMBER, JSON = json_values(ODD, ints=(-3, 12), max_leaves=10)
 
 
 @st.composite
@@ -36,20 +33,12 @@ def tube_entry(draw):
         if how == "drop":
             t.pop(key, None)
         elif how == "retype":  # the same value as another type: 3 -> 3.0 or "3", a box as strings
-            t[key] = _retyped(draw, t.get(key))
+            t[key] = retyped(draw, t.get(key))
         else:
             t[key] = draw(JSON if how == "json" else NUMBER)
     if isinstance(t.get("boxes"), list) and t["boxes"] and draw(st.booleans()):  # one box of odd values
         t["boxes"][draw(st.integers(0, len(t["boxes"]) - 1))] = draw(st.lists(NUMBER, max_size=5))
     return t
-
-
-def _retyped(draw, v):
-    if isinstance(v, list):
-        return [_retyped(draw, x) for x in v]
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return draw(st.sampled_from([float(v), str(v)] + ([bool(v)] if v in (0, 1) else [])))
-    return v
 
 
 @st.composite
