@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
@@ -28,6 +27,7 @@ from stvg.config import Config
 from stvg.data.ids import video_id_of
 from stvg.io import atomic_write_json, read_json
 from stvg.structures import Detections, Tube
+from stvg.tube_json import field_int, field_number, tube_from_json
 
 from .cache import DetectionCache, detect_video
 from .defaults import detector_options
@@ -130,8 +130,8 @@ def read_tubes_json(path: str) -> VideoTubes:
     if not isinstance(vid, str) or not vid:
         raise ValueError(f"{path}: not a valid tube file (video_id is {vid!r}, not a video id)")
     where = f"{path}: video {vid}"
-    fps = _field_number(obj, "fps", where, positive=True)
-    num_frames, width, height, stride = (_field_int(obj, k, where, 1)
+    fps = field_number(obj, "fps", where, positive=True)
+    num_frames, width, height, stride = (field_int(obj, k, where, 1)
                                          for k in ("num_frames", "width", "height", "stride"))
     extra = {}
     for key in ("detector", "linking", "report"):
@@ -141,64 +141,8 @@ def read_tubes_json(path: str) -> VideoTubes:
     raw = obj.get("tubes")
     if not isinstance(raw, list):
         raise ValueError(f"{where}: tubes: expected a list, got {type(raw).__name__}")
-    tubes = [_read_tube(t, f"{where}: tube {k}") for k, t in enumerate(raw)]
+    tubes = [tube_from_json(t, f"{where}: tube {k}") for k, t in enumerate(raw)]
     return VideoTubes(vid, fps, num_frames, width, height, stride, tubes, **extra)
-
-
-def _read_tube(t: Any, where: str) -> Tube:
-    if not isinstance(t, dict):
-        raise ValueError(f"{where}: expected an object, got {type(t).__name__}")
-    first = _field_int(t, "start_frame", where, 0)
-    last = _field_int(t, "end_frame", where, first)
-    boxes = _field_array(t, "boxes", where, (last - first + 1, 4), f"frames {first}..{last}")
-    scores = None if t.get("scores") is None else _field_array(t, "scores", where, (len(boxes),), "boxes")
-    score = None if t.get("score") is None else _field_number(t, "score", where)
-    try:
-        with np.errstate(over="ignore"):  # a coordinate beyond float32 becomes inf, refused by Tube
-            boxes = boxes.astype(np.float32)
-        return Tube(np.arange(first, last + 1), boxes, scores, score)
-    except ValueError as e:  # non-finite or inverted boxes (float32), non-finite scores
-        raise ValueError(f"{where}: {e}") from None
-
-
-def _field_number(obj: Dict[str, Any], key: str, where: str, positive: bool = False) -> float:
-    v = obj.get(key)
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-    try:
-        ok = ok and math.isfinite(v)
-    except OverflowError:  # an int too large for a float
-        ok = False
-    if not ok:
-        raise ValueError(f"{where}: {key}: expected a finite number, got {v!r}")
-    if positive and not v > 0:
-        raise ValueError(f"{where}: {key}: must be > 0, got {v!r}")
-    return float(v)
-
-
-def _field_int(obj: Dict[str, Any], key: str, where: str, minimum: int) -> int:
-    v = obj.get(key)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"{where}: {key}: expected an integer, got {v!r}")
-    if not minimum <= v < 2 ** 53:
-        raise ValueError(f"{where}: {key}: must be in [{minimum}, 2**53), got {v}")
-    return v
-
-
-def _field_array(obj: Dict[str, Any], key: str, where: str, shape: tuple, per: str) -> np.ndarray:
-    """``float64`` array of numbers (no strings, bools or nested junk) of the given shape."""
-    v = obj.get(key)
-    if not isinstance(v, list):
-        raise ValueError(f"{where}: {key}: expected a list, got {type(v).__name__}")
-    if len(v) != shape[0]:
-        raise ValueError(f"{where}: {key}: {len(v)} {key} for {shape[0]} {per}")
-    try:
-        arr = np.array(v)
-    except (ValueError, OverflowError):  # ragged lists
-        arr = np.array(None)
-    if arr.shape != shape or (arr.size and arr.dtype.kind not in "iuf"):
-        raise ValueError(f"{where}: {key}: expected {'[[x1, y1, x2, y2], ...]' if len(shape) == 2 else 'numbers'}"
-                         f" of shape {list(shape)}, got {str(v)[:80]}")
-    return arr.astype(np.float64)
 
 
 def read_tube_folder(folder: str, video_ids: Sequence[str]) -> Dict[str, List[Tube]]:
