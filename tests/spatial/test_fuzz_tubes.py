@@ -16,43 +16,17 @@ from hypothesis import strategies as st
 
 from spatial.tubes import VideoTubes, read_tube_folder, read_tubes_json, write_tubes_json
 from stvg.structures import Tube
-from tests.fuzz_common import fuzz_settings, json_values, retyped
+from tests.fuzz_common import TUBE_JSON, TUBE_NUMBER, fuzz_settings, mutate, tube_entry, tube_entry_by_hand
 
 FUZZ = fuzz_settings(250)
-ODD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, 1e39, 10 ** 20, 2 ** 63, 10 ** 400, -1, 0,
-                       1.5, 2.0, True, False, "3", None])
-NUMBER, JSON = json_values(ODD, ints=(-3, 12), max_leaves=10)
+NUMBER, JSON = TUBE_NUMBER, TUBE_JSON  # the same hostile values as the entries
 HEADER = {"video_id": "v.mp4", "fps": 10.0, "num_frames": 20, "width": 64, "height": 48, "stride": 2,
           "detector": {"name": "hog"}, "linking": {}, "report": {}}
 
 
-def _mutate(draw, obj: dict, most: int) -> dict:
-    """Up to ``most`` fields dropped, replaced by junk or odd numbers, or retyped (3 -> 3.0 or "3")."""
-    for key in draw(st.lists(st.sampled_from(sorted(obj)), max_size=most)):
-        how = draw(st.sampled_from(["drop", "json", "number", "retype"]))
-        if how == "drop":
-            obj.pop(key, None)
-        elif how == "retype":
-            obj[key] = retyped(draw, obj.get(key))
-        else:
-            obj[key] = draw(JSON if how == "json" else NUMBER)
-    return obj
-
-
-@st.composite
-def tube_entry(draw):
-    first, n = draw(st.integers(0, 10)), draw(st.integers(1, 4))
-    boxes = [[float(draw(st.integers(0, 20))), 2.0, 30.5, 40.0] for _ in range(n)]
-    t = _mutate(draw, {"id": 0, "score": 0.5, "start_frame": first, "end_frame": first + n - 1, "boxes": boxes,
-                       "scores": [0.25] * n}, most=2)
-    if isinstance(t.get("boxes"), list) and t["boxes"] and draw(st.booleans()):  # one box of odd values
-        t["boxes"][draw(st.integers(0, len(t["boxes"]) - 1))] = draw(st.lists(NUMBER, max_size=5))
-    return t
-
-
 @st.composite
 def tube_file(draw):
-    obj = _mutate(draw, dict(HEADER), most=1)
+    obj = mutate(draw, dict(HEADER), most=1)
     obj["tubes"] = draw(st.lists(tube_entry() | JSON, max_size=3) | JSON)
     return obj
 
@@ -80,26 +54,8 @@ def by_hand(obj):
             and all(isinstance(obj.get(k, {}), dict) for k in ("detector", "linking", "report"))
             and isinstance(obj.get("tubes"), list)):
         return None
-    tubes = []
-    for t in obj["tubes"]:
-        if not isinstance(t, dict):
-            return None
-        first, last, boxes = t.get("start_frame"), t.get("end_frame"), t.get("boxes")
-        if not (_is(first, int) and _is(last, int) and 0 <= first <= last < 2 ** 53 and isinstance(boxes, list)
-                and len(boxes) == last - first + 1):
-            return None
-        for b in boxes:
-            if not (isinstance(b, list) and len(b) == 4 and all(_is(c, (int, float)) and abs(c) < 3e38 for c in b)
-                    and all(math.isfinite(c) for c in b) and b[2] >= b[0] and b[3] >= b[1]):
-                return None
-        scores, score = t.get("scores"), t.get("score")
-        if scores is not None and not (isinstance(scores, list) and len(scores) == len(boxes) and all(
-                _is(c, (int, float)) and abs(c) < 3e38 and math.isfinite(c) for c in scores)):
-            return None
-        if score is not None and not (_is(score, (int, float)) and abs(score) < 1e308 and math.isfinite(score)):
-            return None
-        tubes.append((list(range(first, last + 1)), boxes, scores, score))
-    return tubes
+    tubes = [tube_entry_by_hand(t) for t in obj["tubes"]]
+    return None if any(t is None for t in tubes) else tubes
 
 
 @FUZZ

@@ -7,7 +7,6 @@ string read as a number.
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -15,30 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from temporal.data.tube_files import read_video_tubes, tube_file_path
-from tests.fuzz_common import fuzz_settings, json_values, retyped
+from tests.fuzz_common import TUBE_JSON, TUBE_NUMBER, fuzz_settings, tube_entry, tube_entry_by_hand
 
 FUZZ = fuzz_settings(300)
-ODD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, 1e39, 10 ** 20, 2 ** 63, 10 ** 400, -1, 0,
-                       1.5, 2.0, True, False, "3", None])
-NUMBER, JSON = json_values(ODD, ints=(-3, 12), max_leaves=10)
-
-
-@st.composite
-def tube_entry(draw):
-    first, n = draw(st.integers(0, 10)), draw(st.integers(1, 4))
-    t = {"id": 0, "score": 0.5, "start_frame": first, "end_frame": first + n - 1,
-         "boxes": [[float(draw(st.integers(0, 20))), 2.0, 30.5, 40.0] for _ in range(n)], "scores": None}
-    for key in draw(st.lists(st.sampled_from(sorted(t)), max_size=2)):  # one or two fields changed, mostly
-        how = draw(st.sampled_from(["drop", "json", "number", "retype"]))
-        if how == "drop":
-            t.pop(key, None)
-        elif how == "retype":  # the same value as another type: 3 -> 3.0 or "3", a box as strings
-            t[key] = retyped(draw, t.get(key))
-        else:
-            t[key] = draw(JSON if how == "json" else NUMBER)
-    if isinstance(t.get("boxes"), list) and t["boxes"] and draw(st.booleans()):  # one box of odd values
-        t["boxes"][draw(st.integers(0, len(t["boxes"]) - 1))] = draw(st.lists(NUMBER, max_size=5))
-    return t
+NUMBER, JSON = TUBE_NUMBER, TUBE_JSON  # the same hostile values as the entries
 
 
 @st.composite
@@ -56,30 +35,13 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz_tube_files")
 
 
-def _is(v, types) -> bool:
-    return isinstance(v, types) and not isinstance(v, bool)
-
 
 def by_hand(obj):
-    """``[(frames, boxes, score)]`` of a file that must read as video ``v.mp4`` (None: must not)."""
+    """``[(frames, boxes, scores, score)]`` of a file that must read as video ``v.mp4`` (None: must not)."""
     if not (isinstance(obj, dict) and obj.get("video_id") == "v.mp4" and isinstance(obj.get("tubes"), list)):
         return None
-    out = []
-    for t in obj["tubes"]:
-        if not isinstance(t, dict):
-            return None
-        first, last, boxes, score = t.get("start_frame"), t.get("end_frame"), t.get("boxes"), t.get("score")
-        if not (_is(first, int) and _is(last, int) and 0 <= first <= last < 2 ** 53 and isinstance(boxes, list)
-                and len(boxes) == last - first + 1):
-            return None
-        for b in boxes:
-            if not (isinstance(b, list) and len(b) == 4 and all(_is(c, (int, float)) and abs(c) < 3e38 for c in b)
-                    and all(math.isfinite(c) for c in b) and b[2] >= b[0] and b[3] >= b[1]):
-                return None
-        if score is not None and not (_is(score, (int, float)) and abs(score) < 1e308 and math.isfinite(score)):
-            return None
-        out.append((list(range(first, last + 1)), boxes, score))
-    return out
+    tubes = [tube_entry_by_hand(t) for t in obj["tubes"]]
+    return None if any(t is None for t in tubes) else tubes
 
 
 @FUZZ
@@ -101,8 +63,11 @@ def test_any_tube_file_reads_as_by_hand_or_names_the_file_video_and_field(folder
         return
     assert want is not None, f"read an invalid file: {obj!r}"
     assert len(tubes) == len(want)
-    for tube, (frames, boxes, score) in zip(tubes, want):
-        assert tube.frames.tolist() == frames and tube.scores is None
+    for tube, (frames, boxes, scores, score) in zip(tubes, want):
+        assert tube.frames.tolist() == frames
+        assert (tube.scores is None) == (scores is None)
+        if scores is not None:
+            np.testing.assert_array_equal(tube.scores.numpy(), np.asarray(scores, np.float32))
         np.testing.assert_array_equal(tube.boxes.numpy(), np.asarray(boxes, np.float32))
         assert tube.score == (None if score is None else float(score))
 
