@@ -7,10 +7,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "read_json"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "read_json",
+           "temporary_target"]
+
+
+# the temporary of atomic_write for ``<target>``: ``.<target>.<8 random characters of mkstemp>.tmp``
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def temporary_target(name: str) -> Optional[str]:
+    """The file name that ``name`` is an :func:`atomic_write` temporary of (``.last.pth.k3j_x9a2.tmp``
+    -> ``last.pth``), or None: how a clean-up recognises what a killed writer left."""
+    m = _TEMPORARY.match(name)
+    return m.group("target") if m else None
 
 
 @contextlib.contextmanager

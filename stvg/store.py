@@ -39,7 +39,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -47,12 +46,11 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set
 
 from .data.ids import check_video_id
 from .config import flatten_config
-from .io import atomic_write, atomic_write_json, read_json
+from .io import atomic_write, atomic_write_json, read_json, temporary_target
 
 __all__ = ["VideoStore", "JobSummary", "exclusive_lock"]
 
 _META = ".store"
-_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # stvg.io.atomic_write's temporary names
 
 
 def _write_json(f, payload) -> None:
@@ -238,7 +236,7 @@ class VideoStore:
         for folder in folders:
             with contextlib.suppress(FileNotFoundError):
                 for e in os.scandir(folder):
-                    if e.name.startswith(prefix) and _TEMPORARY.match(e.name):
+                    if e.name.startswith(prefix) and temporary_target(e.name) is not None:
                         with contextlib.suppress(FileNotFoundError):
                             if e.stat().st_mtime_ns < self._created_ns:
                                 found.append(e.path)

@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional
 
 from ..checkpoint import CheckpointError, read_checkpoint
 from ..config import config_diff
-from ..io import atomic_torch_save
+from ..io import atomic_torch_save, temporary_target
 
 __all__ = ["CheckpointConfigError", "RunCheckpoints", "RunLockedError", "run_lock"]
 
@@ -113,8 +112,7 @@ class RunLockedError(OSError):
     """Another process is training in the same output folder."""
 
 
-# the temporaries of stvg.io.atomic_write for a run's own files
-_RUN_TEMPORARY = re.compile(r"^\.(last\.pth|best\.pth|history\.json|config\.yaml)\.[A-Za-z0-9_]{8}\.tmp$")
+_RUN_FILES = ("last.pth", "best.pth", "history.json", "config.yaml")  # whose cut temporaries run_lock removes
 
 
 @contextlib.contextmanager
@@ -138,7 +136,7 @@ def run_lock(out_dir: str) -> Iterator[None]:
         with exclusive_lock(out_dir + ".lock", wait=False, inherited=False):
             if os.path.isdir(out_dir):
                 for e in os.scandir(out_dir):
-                    if _RUN_TEMPORARY.match(e.name):
+                    if temporary_target(e.name) in _RUN_FILES:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(e.path)
             yield
