@@ -6,8 +6,10 @@
     vec = bb.encode_clips(clips)            # uint8[B, L, H, W, 3] -> float32[B, D]
 
 Two kinds:
-* ``"frame"`` (2D image models: resnet18, resnet50): a feature map per frame (the last stage,
-  stride 32, used for RoI pooling) and its global average (the model's pooled vector);
+* ``"frame"`` (2D image models: resnet18, resnet50): a feature map per frame (by default the last
+  stage, stride 32; ``encode_frames(frames, stage=k)`` returns stage k's map instead, stride
+  ``2 ** (k + 1)``, :meth:`BackboneSpec.stage_dim` channels: RoI pooling on an earlier stage) and
+  the last stage's global average (the model's pooled vector, whatever the stage);
 * ``"clip"`` (3D video models: r2plus1d_18, s3d, mvit_v2_s): one vector per clip of L frames.
 
 ``weights``: a torchvision weights name (``"IMAGENET1K_V1"``, ``"DEFAULT"`` or the full
@@ -43,12 +45,32 @@ class BackboneSpec:
     feature_dim: int              # pooled vector size D (= channels of the frame feature map)
     stride: int                   # spatial stride of the frame feature map (frame models)
     fixed_clip_len: Optional[int] = None  # models that only accept one clip length (mvit)
+    stage_dims: Tuple[int, ...] = ()      # channels of stages 1.. of a frame model (the last = feature_dim)
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stage_dims)
+
+    def check_stage(self, stage: int) -> int:
+        stage = int(stage)
+        if not 1 <= stage <= self.num_stages:
+            raise ValueError(f"{self.name} has feature-map stages 1 to {self.num_stages}, not {stage}"
+                             if self.num_stages else f"{self.name} is a clip model: it has no feature-map stages")
+        return stage
+
+    def stage_dim(self, stage: int) -> int:
+        """Channels of stage ``stage``'s feature map (1-based; ``num_stages`` is the last)."""
+        return self.stage_dims[self.check_stage(stage) - 1]
+
+    def stage_stride(self, stage: int) -> int:
+        """Spatial stride of stage ``stage``'s map: 4, 8, 16, 32 for the ResNets' stages 1-4."""
+        return self.stride // 2 ** (self.num_stages - self.check_stage(stage))
 
 
 BACKBONES: Dict[str, BackboneSpec] = {
     s.name: s for s in (
-        BackboneSpec("resnet18", "frame", 512, 32),
-        BackboneSpec("resnet50", "frame", 2048, 32),
+        BackboneSpec("resnet18", "frame", 512, 32, stage_dims=(64, 128, 256, 512)),
+        BackboneSpec("resnet50", "frame", 2048, 32, stage_dims=(256, 512, 1024, 2048)),
         BackboneSpec("r2plus1d_18", "clip", 512, 16),
         BackboneSpec("s3d", "clip", 1024, 32),
         BackboneSpec("mvit_v2_s", "clip", 768, 32, fixed_clip_len=16),
@@ -147,14 +169,20 @@ class Backbone(nn.Module):
         return torch.autocast("cuda", dtype=torch.float16, enabled=self.amp and self.device.type == "cuda")
 
     # ---- forward -----------------------------------------------------------------------------
-    def forward_frames(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Normalised float[N, 3, H, W] -> (map float[N, C, H/32, W/32], vector float[N, C])."""
+    def forward_frames(self, x: torch.Tensor, stage: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Normalised float[N, 3, H, W] -> (map of ``stage`` (None: the last) float[N, C_k, H/s_k, W/s_k],
+        last stage's global average float[N, D])."""
         if self.kind != "frame":
             raise ValueError(f"{self.name} is a clip model; use encode_clips")
+        want = self.spec.num_stages if stage is None else self.spec.check_stage(stage)
         m = self.model
         x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
-        fmap = m.layer4(m.layer3(m.layer2(m.layer1(x))))
-        return fmap, fmap.mean(dim=(2, 3))
+        fmap = None
+        for k, layer in enumerate((m.layer1, m.layer2, m.layer3, m.layer4), start=1):
+            x = layer(x)
+            if k == want:
+                fmap = x
+        return fmap, x.mean(dim=(2, 3))
 
     def forward_clips(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised float[B, 3, L, H, W] -> vector float[B, D]."""
@@ -165,13 +193,14 @@ class Backbone(nn.Module):
         return self.model(x)  # r2plus1d_18 / mvit_v2_s with the classifier replaced by Identity
 
     @torch.inference_mode()
-    def encode_frames(self, frames: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """uint8[N, H, W, 3] -> (float32[N, C, h, w] feature map, float32[N, C] pooled vector)."""
+    def encode_frames(self, frames: torch.Tensor, stage: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """uint8[N, H, W, 3] -> (float32[N, C_k, h, w] feature map of ``stage`` (None: the last, C_k = D),
+        float32[N, D] pooled vector of the last stage)."""
         x = self.normalize(frames)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            fmap, vec = self.forward_frames(x)
+            fmap, vec = self.forward_frames(x, stage)
         return fmap.float(), vec.float()
 
     @torch.inference_mode()

@@ -68,7 +68,7 @@ from .checkpoint import load_state_dict, project_version, read_checkpoint
 from .config import Config, ConfigError, load_config
 from .data.ids import video_id_of
 from .features.decode import DecodedVideo
-from .features.defaults import FEATURES_DEFAULTS, SETTINGS_SECTIONS
+from .features.defaults import FEATURES_DEFAULTS, SETTINGS_SECTIONS, roi_description, roi_feature_dim
 from .features.extractor import FeatureExtractor
 from .join import JoinedPair, fill_tube, join_config, join_pairs
 from .model_file import (FORMAT, FORMAT_VERSION, ModelFileError, file_sha256, portable, read_model_file,
@@ -361,15 +361,17 @@ def check_stages(cfgs: StageConfigs, data: Mapping[str, Any], source: str) -> No
                              f"{mode} needs MODEL.MODE {want_mode!r} (a {got_mode}-mode MMN goes in a {other} "
                              "model file: tools/make_model_file.py --mode)")
     feat_dim = int(cfgs.temporal.MODEL.FEAT_DIM)
-    what = "RoI features" if mode == "tube_mmn" else "features"
-    if feat_dim != spec.feature_dim:
+    roi_dim, roi_how = roi_feature_dim(cfgs.features), roi_description(cfgs.features)
+    want_dim, what = (roi_dim, f"{roi_dim}-d RoI features ({roi_how})") if mode == "tube_mmn" else \
+        (spec.feature_dim, f"{spec.feature_dim}-d features")
+    if feat_dim != want_dim:
         raise ModelFileError(f"{source}: stages disagree: temporal.config.MODEL.FEAT_DIM is {feat_dim} but the "
-                             f"backbone {name} (features.config.BACKBONE.NAME) gives {spec.feature_dim}-d {what}")
+                             f"backbone {name} (features.config.BACKBONE.NAME) gives {what}")
     if cfgs.matcher is not None:
-        roi_dim = int(cfgs.matcher.MODEL.ROI_DIM)
-        if roi_dim != spec.feature_dim:
-            raise ModelFileError(f"{source}: stages disagree: matcher.config.MODEL.ROI_DIM is {roi_dim} but the "
-                                 f"backbone {name} gives {spec.feature_dim}-d RoI features")
+        got = int(cfgs.matcher.MODEL.ROI_DIM)
+        if got != roi_dim:
+            raise ModelFileError(f"{source}: stages disagree: matcher.config.MODEL.ROI_DIM is {got} but the "
+                                 f"backbone {name} gives {roi_dim}-d RoI features ({roi_how})")
         segs, want = int(cfgs.matcher.MODEL.NUM_SEGMENTS), int(cfgs.features.ROI.NUM_SEGMENTS)
         if segs != want:
             raise ModelFileError(f"{source}: stages disagree: matcher.config.MODEL.NUM_SEGMENTS is {segs} but "
@@ -555,6 +557,7 @@ class STVGPredictor:
         self.link_params = LinkParams.from_config(sp.LINKING)
         self.extractor = _build_extractor(data, self.configs.features, source, self.device)
         self.feature_dim = BACKBONES[self.configs.features.BACKBONE.NAME].feature_dim
+        self.roi_dim = roi_feature_dim(self.configs.features)
         temporal = _build_mmn(data, self.configs.temporal, source).to(self.device)
         self.mmn, self.tube_mmn, self.matcher = None, None, None
         if self.mode == "tube_mmn":
@@ -683,7 +686,7 @@ class STVGPredictor:
         if clip_frames.shape[0] != feats.shape[0]:
             raise ValueError(f"{video_id}: {feats.shape[0]} clip features but {clip_frames.shape[0]} clip_frames rows")
         tubes = list(tubes)
-        s, c = int(self.configs.features.ROI.NUM_SEGMENTS), self.feature_dim
+        s, c = int(self.configs.features.ROI.NUM_SEGMENTS), self.roi_dim
         roi = np.zeros((0, s, c), np.float32) if roi_features is None else np.asarray(roi_features, np.float32)
         if roi.shape != (len(tubes), s, c):
             raise ValueError(f"{video_id}: RoI features have shape {list(roi.shape)} for {len(tubes)} tube(s), "

@@ -5,7 +5,8 @@ from typing import Iterable, Optional
 
 from ..config import Config, load_config
 
-__all__ = ["FEATURES_DEFAULTS", "load_features_config", "SETTINGS_SECTIONS"]
+__all__ = ["FEATURES_DEFAULTS", "load_features_config", "SETTINGS_SECTIONS", "roi_stage", "roi_feature_dim",
+           "roi_description"]
 
 FEATURES_DEFAULTS = {
     "BACKBONE": {
@@ -26,7 +27,11 @@ FEATURES_DEFAULTS = {
         "STRIDE": 0,             # sampled frames between clip starts; 0 = LEN (no overlap)
     },
     "ROI": {
-        "OUTPUT_SIZE": 7,        # roi_align grid per box, averaged to one vector
+        "OUTPUT_SIZE": 7,        # roi_align grid per box (per part), averaged to one vector
+        "STAGE": None,           # backbone stage whose feature map the boxes are pooled from:
+                                 # null = the last (stride 32); 1-4 for the ResNets (stride 4-32)
+        "PARTS": 1,              # horizontal stripes of each box pooled apart, top first, concatenated:
+                                 # C = the stage's channels x PARTS (roi_feature_dim)
         "SAMPLING_RATIO": 2,
         "NUM_SEGMENTS": 16,      # per-tube features are pooled over time into this many rows
     },
@@ -56,11 +61,44 @@ def _check(cfg: Config) -> None:
     if cfg.CLIPS.LEN < 1 or cfg.CLIPS.STRIDE < 0:
         raise ConfigError(f"CLIPS.LEN must be >= 1 and CLIPS.STRIDE >= 0, got {cfg.CLIPS.LEN}, "
                           f"{cfg.CLIPS.STRIDE}")
-    for key in ("OUTPUT_SIZE", "NUM_SEGMENTS"):
+    for key in ("OUTPUT_SIZE", "NUM_SEGMENTS", "PARTS"):
         if cfg.ROI[key] < 1:
             raise ConfigError(f"ROI.{key} must be >= 1, got {cfg.ROI[key]}")
+    from ..backbones import BACKBONES
+    spec = BACKBONES.get(cfg.BACKBONE.NAME)
+    if cfg.ROI.STAGE is not None and (isinstance(cfg.ROI.STAGE, bool) or not isinstance(cfg.ROI.STAGE, int)):
+        raise ConfigError(f"ROI.STAGE must be null or a stage number (an integer), got {cfg.ROI.STAGE!r}")
+    if cfg.ROI.STAGE is not None and spec is not None:
+        if spec.kind != "frame":
+            raise ConfigError(f"ROI.STAGE {cfg.ROI.STAGE}: {spec.name} is a clip model (no feature map; "
+                              "RoI features need a frame backbone); leave ROI.STAGE null")
+        if not 1 <= cfg.ROI.STAGE <= spec.num_stages:
+            raise ConfigError(f"ROI.STAGE must be null or 1 to {spec.num_stages} for {spec.name}, got {cfg.ROI.STAGE}")
     for key in ("BATCH_SIZE", "DECODE_CHUNK"):
         if cfg.RUN[key] < 1:
             raise ConfigError(f"RUN.{key} must be >= 1, got {cfg.RUN[key]}")
     if cfg.RUN.NUM_WORKERS < 0:
         raise ConfigError(f"RUN.NUM_WORKERS must be >= 0, got {cfg.RUN.NUM_WORKERS}")
+
+
+def roi_stage(cfg: Config) -> int:
+    """The backbone stage (1-based) whose map RoI features are pooled from: ``ROI.STAGE``, null = the last."""
+    from ..backbones import BACKBONES
+    spec = BACKBONES[cfg.BACKBONE.NAME]
+    return spec.num_stages if cfg.ROI.STAGE is None else int(cfg.ROI.STAGE)
+
+
+def roi_feature_dim(cfg: Config) -> int:
+    """``C`` of the RoI features a features config gives: the stage's channels x ``ROI.PARTS``
+    (512 for resnet18 with the defaults; 64 x 3 = 192 with ``ROI.STAGE 1``, ``ROI.PARTS 3``)."""
+    from ..backbones import BACKBONES
+    return BACKBONES[cfg.BACKBONE.NAME].stage_dim(roi_stage(cfg)) * int(cfg.ROI.PARTS)
+
+
+def roi_description(cfg: Config) -> str:
+    """Where RoI features come from, for messages: ``"resnet18 stage 1 (64 channels) x 3 parts"``."""
+    from ..backbones import BACKBONES
+    k = roi_stage(cfg)
+    parts = int(cfg.ROI.PARTS)
+    return (f"{cfg.BACKBONE.NAME} stage {k} ({BACKBONES[cfg.BACKBONE.NAME].stage_dim(k)} channels)"
+            + (f" x {parts} parts" if parts > 1 else ""))

@@ -8,8 +8,12 @@
 Frame backbones: every sampled frame gives a feature map and its average; clip t's feature is the
 mean of the vectors of its real frames. Clip backbones: clip t is its ``CLIPS.LEN`` frames (padded
 by repeating the last frame). RoI features: for each tube, the sampled frames inside its span; on
-each, ``torchvision.ops.roi_align`` of the tube's box on the frame's feature map
-(``ROI.OUTPUT_SIZE``^2 bins, averaged to a C vector); the tube's rows are then pooled over time into
+each, ``torchvision.ops.roi_align`` of the tube's box on the frame's feature map (the last stage's,
+or stage ``ROI.STAGE``'s), averaged to a vector per box, or with ``ROI.PARTS`` P > 1 to one vector
+per horizontal stripe of the box (P stripes of equal height, top first, concatenated: ``C`` = the
+stage's channels x P, :func:`stvg.features.defaults.roi_feature_dim`; the box is pooled on a grid
+of P x r rows, r = max(1, round(OUTPUT_SIZE / P)), by ``OUTPUT_SIZE`` columns, and stripe k is the
+mean of rows k r to (k + 1) r - 1: P = 1 is the ``OUTPUT_SIZE``^2 grid); the tube's rows are then pooled over time into
 ``ROI.NUM_SEGMENTS`` segments (:func:`stvg.features.clips.pool_segments`). A tube that covers no
 sampled frame uses the sampled frame nearest to its middle, with its own box nearest to that frame.
 """
@@ -26,6 +30,7 @@ from ..config import Config, ConfigError
 from ..structures import Tube
 from .clips import clip_positions, clip_real_ranges, pool_segments
 from .decode import DecodedVideo, decode_video
+from .defaults import roi_feature_dim, roi_stage
 from .preprocess import build_transform
 
 __all__ = ["VideoFeatures", "FeatureExtractor", "tube_samples"]
@@ -80,6 +85,10 @@ class FeatureExtractor:
         need = backbone.spec.fixed_clip_len
         if need is not None and self.clip_len != need:
             raise ConfigError(f"{backbone.name} takes clips of exactly {need} frames: set CLIPS.LEN {need}")
+        if backbone.kind == "frame":
+            self.roi_stage, self.roi_dim = roi_stage(cfg), roi_feature_dim(cfg)
+        else:
+            self.roi_stage, self.roi_dim = None, 0
 
     @classmethod
     def from_config(cls, cfg: Config, device=None) -> "FeatureExtractor":
@@ -89,7 +98,20 @@ class FeatureExtractor:
 
     @property
     def feature_dim(self) -> int:
+        """``D`` of the clip features."""
         return self.backbone.feature_dim
+
+    def pool_boxes(self, fmap: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        """``float[n, C]`` RoI vectors (C = :attr:`roi_dim`) of ``rois float[n, 5]`` (batch index,
+        x1, y1, x2, y2 in map cells) on ``fmap float[B, C_k, h, w]`` (see the module docstring)."""
+        from torchvision.ops import roi_align
+
+        parts, size = int(self.cfg.ROI.PARTS), int(self.cfg.ROI.OUTPUT_SIZE)
+        rows = max(1, round(size / parts))
+        pooled = roi_align(fmap, rois, (parts * rows, size), spatial_scale=1.0,
+                           sampling_ratio=self.cfg.ROI.SAMPLING_RATIO, aligned=True)     # [n, C_k, P r, S]
+        n, c = pooled.shape[:2]
+        return pooled.view(n, c, parts, rows * size).mean(3).transpose(1, 2).reshape(n, parts * c)
 
     def progress_total(self, num_sampled: int) -> Tuple[int, str]:
         """What :meth:`extract`'s ``progress`` counts for a video of K sampled frames: ``(total,
@@ -142,11 +164,10 @@ class FeatureExtractor:
 
     def _frame_pass(self, video: DecodedVideo, real: np.ndarray, tubes: Optional[Sequence[Tube]],
                     progress=None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        from torchvision.ops import roi_align
-
         frames, k = video.frames, video.frames.shape[0]
-        sx = frames.shape[2] / video.width / self.backbone.stride   # source pixels -> map cells
-        sy = frames.shape[1] / video.height / self.backbone.stride
+        stride = self.backbone.spec.stage_stride(self.roi_stage)
+        sx = frames.shape[2] / video.width / stride   # source pixels -> map cells
+        sy = frames.shape[1] / video.height / stride
         plan: List[Tuple[np.ndarray, np.ndarray]] = []
         for i, tube in enumerate(tubes or ()):
             try:
@@ -156,27 +177,25 @@ class FeatureExtractor:
         if plan:
             roi_pos = np.concatenate([p for p, _ in plan])
             roi_box = np.concatenate([b for _, b in plan]) * np.array([sx, sy, sx, sy], np.float32)
-            roi_vec = np.zeros((roi_pos.size, self.feature_dim), np.float32)
+            roi_vec = np.zeros((roi_pos.size, self.roi_dim), np.float32)
         vecs = []
-        bs, size = self.cfg.RUN.BATCH_SIZE, self.cfg.ROI.OUTPUT_SIZE
+        bs = self.cfg.RUN.BATCH_SIZE
         for lo in range(0, k, bs):
-            fmap, vec = self.backbone.encode_frames(frames[lo:lo + bs])
+            fmap, vec = self.backbone.encode_frames(frames[lo:lo + bs], self.roi_stage if plan else None)
             vecs.append(vec.cpu())
             if plan:
                 sel = np.nonzero((roi_pos >= lo) & (roi_pos < lo + bs))[0]
                 if sel.size:
                     rois = torch.cat([torch.from_numpy(roi_pos[sel] - lo).float()[:, None],
                                       torch.from_numpy(roi_box[sel])], 1).to(fmap.device)
-                    pooled = roi_align(fmap, rois, size, spatial_scale=1.0,
-                                       sampling_ratio=self.cfg.ROI.SAMPLING_RATIO, aligned=True)
-                    roi_vec[sel] = pooled.mean(dim=(2, 3)).cpu().numpy()
+                    roi_vec[sel] = self.pool_boxes(fmap, rois).cpu().numpy()
             if progress is not None:
                 progress(min(lo + bs, k), k)
         vec = torch.cat(vecs).numpy()
         feats = np.stack([vec[a:b].mean(axis=0) for a, b in real]).astype(np.float32)
         if not plan:
             return feats, None if tubes is None else np.zeros((0, self.cfg.ROI.NUM_SEGMENTS,
-                                                               self.feature_dim), np.float32)
+                                                               self.roi_dim), np.float32)
         roi, start = [], 0
         for p, _ in plan:
             roi.append(pool_segments(roi_vec[start:start + p.size], self.cfg.ROI.NUM_SEGMENTS))

@@ -135,3 +135,31 @@ def test_cuda_amp_close_to_cpu():
     ref, out = cpu.encode_frames(x)[1], gpu.encode_frames(x.cuda())[1]
     assert out.device.type == "cuda" and out.dtype == torch.float32
     assert (out.cpu() - ref).abs().max() <= 2e-2 * ref.abs().max()
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_stage_maps_equal_torchvision_feature_extractor(name):
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    bb = build_backbone(name, None)
+    spec = bb.spec
+    x = _frames(2, 64, 96)
+    ref = create_feature_extractor(bb.model, {f"layer{k}": str(k) for k in range(1, 5)}).eval()
+    with torch.no_grad():
+        want = ref(bb.normalize(x))
+    _, last_vec = bb.encode_frames(x)
+    for k in range(1, spec.num_stages + 1):
+        fmap, vec = bb.encode_frames(x, stage=k)
+        assert fmap.shape == (2, spec.stage_dim(k), 64 // spec.stage_stride(k), 96 // spec.stage_stride(k))
+        torch.testing.assert_close(fmap, want[str(k)], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(vec, last_vec)          # the pooled vector is always the last stage's
+    assert [spec.stage_stride(k) for k in range(1, 5)] == [4, 8, 16, 32]
+    assert spec.stage_dim(4) == spec.feature_dim
+
+
+def test_stage_out_of_range_is_an_error():
+    bb = build_backbone("resnet18", None)
+    with pytest.raises(ValueError, match="stages 1 to 4, not 5"):
+        bb.encode_frames(_frames(1), stage=5)
+    with pytest.raises(ValueError, match="clip model"):
+        BACKBONES["r2plus1d_18"].stage_dim(1)

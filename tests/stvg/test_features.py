@@ -140,6 +140,58 @@ def test_roi_features_equal_crop_and_pool_reference(make_video):
     np.testing.assert_allclose(out.roi_features[1], np.tile(ref, (4, 1)), rtol=1e-4, atol=1e-5)
 
 
+def _crop_and_pool_hw(fm, box, out_h, out_w, ratio):
+    """:func:`_crop_and_pool` on an out_h x out_w grid (RoIAlign with unequal output sides)."""
+    x1, y1, x2, y2 = (v - 0.5 for v in box)
+    bw, bh = (x2 - x1) / out_w, (y2 - y1) / out_h
+    acc = [_bilinear(fm, y1 + py * bh + (iy + 0.5) * bh / ratio, x1 + px * bw + (ix + 0.5) * bw / ratio)
+           for py in range(out_h) for px in range(out_w) for iy in range(ratio) for ix in range(ratio)]
+    return np.mean(acc, axis=0)
+
+
+@pytest.mark.parametrize("stage, parts, size", [(1, 3, 3), (2, 2, 3), (4, 4, 2), (3, 1, 3)])
+def test_roi_stage_and_parts_equal_stripe_reference(make_video, stage, parts, size):
+    """Stage k's map, P stripes: each stripe pooled by itself (a separate RoIAlign on an r x OUTPUT_SIZE
+    grid, r = max(1, round(OUTPUT_SIZE / P))), top first, concatenated; the clip features do not change."""
+    from stvg.features.defaults import roi_feature_dim
+
+    path = make_video("a.mp4", fps=10, num_frames=12, size=(128, 96))
+    base = ["INPUT.RESIZE", "[96, 128]", "ROI.OUTPUT_SIZE", str(size), "ROI.NUM_SEGMENTS", "2"]
+    cfg = _cfg(*base, "ROI.STAGE", str(stage), "ROI.PARTS", str(parts))
+    ex = FeatureExtractor.from_config(cfg)
+    frames = np.arange(0, 12)
+    boxes = np.stack([[10 + f, 8, 60 + 3 * f, 90 - f] for f in frames]).astype(np.float32)
+    out = ex.extract_video(str(path), [Tube(frames, boxes)])
+    c = ex.backbone.spec.stage_dim(stage)
+    assert ex.roi_dim == roi_feature_dim(cfg) == c * parts
+    assert out.roi_features.shape == (1, 2, c * parts)
+    fmap = ex.backbone.encode_frames(ex.decode(str(path)).frames, stage=stage)[0].numpy().astype(np.float64)
+    scale = 1 / ex.backbone.spec.stage_stride(stage)
+    rows_per = max(1, round(size / parts))
+    rows = []
+    for k in range(6):                                   # sampled frames 0, 2, ..., 10 at 5 fps
+        x1, y1, x2, y2 = boxes[2 * k] * scale
+        h = (y2 - y1) / parts
+        rows.append(np.concatenate([_crop_and_pool_hw(fmap[k], (x1, y1 + p * h, x2, y1 + (p + 1) * h),
+                                                      rows_per, size, 2) for p in range(parts)]))
+    np.testing.assert_allclose(out.roi_features[0], pool_segments(np.stack(rows), 2), rtol=1e-4, atol=1e-5)
+    plain = FeatureExtractor.from_config(_cfg(*base)).extract_video(str(path), [Tube(frames, boxes)])
+    np.testing.assert_array_equal(out.features, plain.features)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["ROI.STAGE", "5"], "null or 1 to 4 for resnet18"),
+    (["ROI.STAGE", "layer1"], "ROI.STAGE must be null or a stage number"),
+    (["ROI.PARTS", "0"], "ROI.PARTS must be >= 1"),
+    (["BACKBONE.NAME", "r2plus1d_18", "ROI.STAGE", "2"], "clip model"),
+])
+def test_roi_stage_and_parts_config_errors(overrides, match):
+    from stvg.config import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        _cfg(*overrides)
+
+
 def test_whole_frame_box_equals_pooled_frame_feature(make_video):
     path = make_video("a.mp4", fps=10, num_frames=10, size=(64, 64))
     cfg = _cfg("INPUT.RESIZE", "[64, 64]", "ROI.OUTPUT_SIZE", "2", "ROI.NUM_SEGMENTS", "5")
