@@ -76,6 +76,7 @@ from .model_file import (FORMAT, FORMAT_VERSION, ModelFileError, file_sha256, po
 from .ops import nms_1d, tube_viou
 from .structures import Segment, Tube
 from .submission import tube_to_entry
+from .tube_geometry import GEOMETRY_DIM, tube_layout
 
 __all__ = ["STVGPredictor", "STVGResult", "Alternative", "PreparedVideo", "VideoTooShortError",
            "assemble_model_file", "predict_dataset", "check_stages", "stage_configs", "section_windows",
@@ -362,8 +363,13 @@ def check_stages(cfgs: StageConfigs, data: Mapping[str, Any], source: str) -> No
                              "model file: tools/make_model_file.py --mode)")
     feat_dim = int(cfgs.temporal.MODEL.FEAT_DIM)
     roi_dim, roi_how = roi_feature_dim(cfgs.features), roi_description(cfgs.features)
-    want_dim, what = (roi_dim, f"{roi_dim}-d RoI features ({roi_how})") if mode == "tube_mmn" else \
-        (spec.feature_dim, f"{spec.feature_dim}-d features")
+    if mode == "tube_mmn" and cfgs.temporal.MODEL.TUBE_GEOMETRY:
+        want_dim, what = roi_dim + GEOMETRY_DIM, (f"{roi_dim}-d RoI features ({roi_how}) + {GEOMETRY_DIM} geometry "
+                                                 "values (temporal.config.MODEL.TUBE_GEOMETRY)")
+    elif mode == "tube_mmn":
+        want_dim, what = roi_dim, f"{roi_dim}-d RoI features ({roi_how})"
+    else:
+        want_dim, what = spec.feature_dim, f"{spec.feature_dim}-d features"
     if feat_dim != want_dim:
         raise ModelFileError(f"{source}: stages disagree: temporal.config.MODEL.FEAT_DIM is {feat_dim} but the "
                              f"backbone {name} (features.config.BACKBONE.NAME) gives {what}")
@@ -859,7 +865,7 @@ class STVGPredictor:
         """``Tensor[Q, K, N, N]``: the fused test score of every cell of every candidate tube for each
         query (:meth:`TubeMMN.test_scores`); -inf where the cell is outside the map's mask, where its
         sub-tube is empty, and where the sub-tube has no frame inside the section."""
-        from temporal.data.features import prepare_features
+        from temporal.data.features import tube_sequences
         from temporal.st_iou import cell_box_bounds
 
         cfg, model, dev = self.configs.temporal, self.tube_mmn, self.device
@@ -867,7 +873,9 @@ class STVGPredictor:
         if k == 0:
             return torch.full((q, 0, n, n), float("-inf"))
         roi = torch.from_numpy(np.ascontiguousarray(prep.roi_features))
-        feats = torch.stack([prepare_features(roi[t], int(cfg.MODEL.NUM_PRE_CLIPS)) for t in range(k)])  # as in training
+        geo = tube_layout(prep.tubes, prep.frame_indices, roi.shape[1], prep.width, prep.height,
+                          prep.num_frames).geometry if cfg.MODEL.TUBE_GEOMETRY else None
+        feats = tube_sequences(roi, int(cfg.MODEL.NUM_PRE_CLIPS), geo)  # as in training
         lengths = [len(t) for t in prep.tubes]
         ids, mask = _tokenize_mmn(model.mmn, queries, int(cfg.DATASET.MAX_SENT_LEN))
         ids, mask = ids.to(dev), mask.to(dev)

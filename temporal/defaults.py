@@ -29,6 +29,11 @@ Keys of note:
 * ``LOSS.ST_IOU_PLUS_ONE`` (tube mode): train toward st-IoU targets with the released entry's +1
   box widths instead of the official convention (:func:`temporal.st_iou_map`); evaluation always
   uses the official one.
+* ``MODEL.TUBE_GEOMETRY`` (tube mode): each tube segment's row is its L2-normalised RoI features
+  followed by the segment's ``GEOMETRY_DIM`` (9) box-geometry values of :mod:`stvg.tube_geometry`
+  (position, size, velocity, time, extent, presence: the matcher's), so ``MODEL.FEAT_DIM`` = C + 9.
+  Not in the released entry, which sees appearance only; box motion is what tells walking,
+  jumping, crouching, entering and leaving apart (docs/tube_mmn.md).
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ TEMPORAL_DEFAULTS: dict = {
         "CONTRASTIVE_SCORE_POW": 0.5,
         "PROPOSAL_CONV_BANDS": 2,
         "MODE": "moment",  # "moment" | "tube"
+        "TUBE_GEOMETRY": False,  # tube mode: append each segment's box geometry to its RoI features
     },
     "LOSS": {
         "MIN_IOU": 0.5,
@@ -121,4 +127,7 @@ def load_temporal_config(path: Optional[str] = None, overrides: Iterable[str] = 
     if cfg.MODEL.MODE not in MODES:
         raise ConfigError(f"{path or '<defaults>'}: MODEL.MODE must be one of {list(MODES)}, "
                           f"got {cfg.MODEL.MODE!r}")
+    if cfg.MODEL.TUBE_GEOMETRY and cfg.MODEL.MODE != "tube":
+        raise ConfigError(f"{path or '<defaults>'}: MODEL.TUBE_GEOMETRY needs MODEL.MODE tube (clip features "
+                          "have no boxes)")
     return cfg

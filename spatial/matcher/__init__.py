@@ -9,7 +9,7 @@
 """
 from .clip_backend import ClipTubeMatcher
 from .defaults import MATCHER_DEFAULTS, load_matcher_config
-from .geometry import GEOMETRY_DIM, GEOMETRY_NAMES, tube_geometry, tube_layout, window_mask
+from stvg.tube_geometry import GEOMETRY_DIM, GEOMETRY_NAMES, tube_geometry, tube_layout, window_mask
 from .model import TubeMatcher, build_matcher, load_matcher
 
 __all__ = ["TubeMatcher", "MATCHER_DEFAULTS", "load_matcher_config", "build_matcher", "load_matcher",

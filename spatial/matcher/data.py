@@ -29,7 +29,7 @@ from stvg.data import load_hcstvg
 from stvg.ops import tube_viou
 from stvg.structures import Tube
 
-from .geometry import TubeLayout, tube_layout, window_mask
+from stvg.tube_geometry import TubeLayout, tube_layout, window_mask
 
 __all__ = ["MatcherVideo", "DataReport", "MatcherBatch", "span_viou", "window_viou", "grid_moment",
            "proposal_windows", "load_matcher_split", "make_video", "collate", "read_roi_group"]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .data import MatcherVideo
-from .geometry import GEOMETRY_NAMES, window_mask
+from stvg.tube_geometry import GEOMETRY_NAMES, window_mask
 
 __all__ = ["MatcherEvaluator", "evaluate_videos", "encode_video_sentences"]
 

@@ -18,7 +18,7 @@ from stvg.io import atomic_write_json
 
 from .data import load_matcher_split
 from .evaluate import MatcherEvaluator, evaluate_videos
-from .geometry import window_mask
+from stvg.tube_geometry import window_mask
 from .model import load_matcher
 
 __all__ = ["test_matcher"]

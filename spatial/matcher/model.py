@@ -32,7 +32,7 @@ from stvg.checkpoint import load_state_dict, read_checkpoint
 from stvg.structures import Tube
 
 from .defaults import matcher_config_from_dict
-from .geometry import GEOMETRY_DIM, TubeLayout, tube_layout, window_mask
+from stvg.tube_geometry import GEOMETRY_DIM, TubeLayout, tube_layout, window_mask
 
 __all__ = ["TubeMatcher", "TubeEncoder", "SentenceEncoder", "build_matcher", "load_matcher"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FeatureStore", "FeatureError", "resample_features", "prepare_features"]
+__all__ = ["FeatureStore", "FeatureError", "resample_features", "prepare_features", "tube_sequences"]
 
 
 class FeatureError(ValueError):
@@ -46,6 +46,20 @@ def resample_features(feats: torch.Tensor, num: int) -> torch.Tensor:
 def prepare_features(raw: torch.Tensor, num_pre_clips: int) -> torch.Tensor:
     """``Tensor[T, D]`` -> L2-normalised rows -> ``Tensor[num_pre_clips, D]``."""
     return resample_features(F.normalize(raw.float(), dim=1), num_pre_clips)
+
+
+def tube_sequences(roi: torch.Tensor, num_pre_clips: int, geometry: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Tube mode's input: ``roi Tensor[K, S, C]`` (and ``geometry Tensor[K, S, G]``, MODEL.TUBE_GEOMETRY)
+    -> ``Tensor[K, num_pre_clips, C (+ G)]``: each tube's L2-normalised RoI rows, its geometry rows
+    appended as they are, resampled by MMN's rule (:func:`prepare_features` without geometry)."""
+    if roi.shape[0] == 0:
+        return torch.zeros(0, num_pre_clips, roi.shape[2] + (0 if geometry is None else geometry.shape[2]))
+    rows = F.normalize(roi.float(), dim=2)
+    if geometry is not None:
+        if geometry.shape[:2] != roi.shape[:2]:
+            raise ValueError(f"tube geometry {list(geometry.shape)} does not match RoI features {list(roi.shape)}")
+        rows = torch.cat([rows, geometry.float()], 2)
+    return torch.stack([resample_features(r, num_pre_clips) for r in rows])
 
 
 class FeatureStore:

@@ -12,7 +12,10 @@ group):
   pooled into S segments of its span).
 
 Each tube's ``[S, C]`` rows are L2-normalised and resampled to ``Tensor[NUM_PRE_CLIPS, C]`` by
-:func:`temporal.data.prepare_features` (MMN's rule, the same as for clip features), so a tube's
+:func:`temporal.data.tube_sequences` (MMN's rule, the same as for clip features; with
+``geometry`` (MODEL.TUBE_GEOMETRY) each row is followed by its segment's box geometry,
+:func:`stvg.tube_geometry.tube_layout` on the file's ``frame_indices``, ``width``, ``height`` and
+``num_frames``, the matcher's input: ``[NUM_PRE_CLIPS, C + 9]``), so a tube's
 feature sequence covers the tube's own span, first box to last box. Its ``N x N`` map is defined on
 the tube's boxes: cell ``(i, j)`` is the sub-tube :func:`temporal.st_iou.cell_sub_tube` (boxes
 ``round(i / N * T)`` to ``round((j + 1) / N * T)``, exclusive), which the features see as the
@@ -41,10 +44,11 @@ from torch.utils.data import Dataset
 
 from stvg.data import load_hcstvg
 from stvg.structures import Tube
+from stvg.tube_geometry import GEOMETRY_DIM, tube_layout
 
 from ..st_iou import st_iou_map
 from .dataset import MissingFeaturesError
-from .features import FeatureError, FeatureStore, prepare_features
+from .features import FeatureError, FeatureStore, tube_sequences
 from .tube_files import read_video_tubes, tube_file_path
 
 __all__ = ["TubeQuery", "TubeVideo", "TubeSample", "TubeDataset", "RoiFeatureStore"]
@@ -89,7 +93,10 @@ class TubeSample:
 
 
 class RoiFeatureStore(FeatureStore):
-    """Per-tube features ``f[vid][key]`` = ``float32[N, S, C]`` (``key`` empty: ``f[vid]`` itself)."""
+    """Per-tube features ``f[vid][key]`` = ``float32[N, S, C]`` (``key`` empty: ``f[vid]`` itself).
+    ``dim_source``: where the expected C comes from, for the error (empty: MODEL.FEAT_DIM)."""
+
+    dim_source: str = ""
 
     def check(self, video_id: str, num_tubes: int, tube_file: str = "the tube file") -> None:
         """Metadata check: ``[num_tubes, S >= 1, feat_dim]``; the error names the video and both counts."""
@@ -101,8 +108,9 @@ class RoiFeatureStore(FeatureStore):
             raise FeatureError(f"{self.path}: video {video_id}: {shape[0]} rows of RoI features for "
                                f"{num_tubes} tubes in {tube_file} (features of another tube file?)")
         if self.feat_dim is not None and shape[2] != self.feat_dim:
+            want = self.dim_source or f"MODEL.FEAT_DIM {self.feat_dim}"
             raise FeatureError(f"{self.path}: video {video_id}: feature dimension {shape[2]} does not match "
-                               f"MODEL.FEAT_DIM {self.feat_dim}")
+                               f"{want}")
 
     def read(self, video_id: str) -> torch.Tensor:
         """Raw ``FloatTensor[N, S, C]``; raises :class:`FeatureError` naming the first tube with NaN/inf."""
@@ -112,6 +120,19 @@ class RoiFeatureStore(FeatureStore):
             raise FeatureError(f"{self.path}: video {video_id}: RoI features of tube {int(np.nonzero(bad)[0][0])} "
                                f"contain NaN or inf")
         return torch.from_numpy(arr)
+
+    def layout_inputs(self, video_id: str) -> Tuple[np.ndarray, int, int, int]:
+        """``(frame_indices int64[K], width, height, num_frames)`` the RoI rows were sampled on (the
+        layout of :mod:`stvg.features.store`), for the tube geometry; errors name the file and video."""
+        try:
+            group = self.file[video_id]
+            fi = np.asarray(group["frame_indices"][()], np.int64)
+            attrs = {k: int(group.attrs[k]) for k in ("width", "height", "num_frames")}
+        except (KeyError, TypeError) as e:
+            raise FeatureError(f"{self.path}: video {video_id}: MODEL.TUBE_GEOMETRY needs the feature file's "
+                               f"frame_indices and width/height/num_frames attributes (a file of "
+                               f"tools/extract_features.py --tubes): {e}") from None
+        return fi, attrs["width"], attrs["height"], attrs["num_frames"]
 
 
 def _head(ids: Sequence[str]) -> str:
@@ -128,19 +149,22 @@ class TubeDataset(Dataset):
     def __init__(self, videos: Sequence[TubeVideo], features: RoiFeatureStore, num_pre_clips: int,
                  num_clips: int, plus_one: bool = False, empty: Sequence[TubeVideo] = (),
                  missing: Sequence[str] = (), no_ground_truth: Sequence[str] = (),
-                 source: str = "annotations") -> None:
+                 source: str = "annotations", geometry: bool = False) -> None:
         if not videos:
             raise ValueError(f"{source}: no video with both a ground-truth tube and a candidate tube")
         self.videos, self.empty = list(videos), list(empty)
         self.features, self.num_pre_clips = features, int(num_pre_clips)
         self.num_clips, self.plus_one = int(num_clips), bool(plus_one)
         self.missing, self.no_ground_truth, self.source = list(missing), list(no_ground_truth), source
+        self.geometry = bool(geometry)
         self._targets: Dict[int, torch.Tensor] = {}
+        self._geometry: Dict[int, torch.Tensor] = {}
 
     @classmethod
     def from_files(cls, ann_path: str, tubes_dir: str, feat_path: str, feature_key: str, feat_dim: int,
                    num_pre_clips: int, num_clips: int, plus_one: bool = False,
-                   skip_missing: bool = False) -> "TubeDataset":
+                   skip_missing: bool = False, geometry: bool = False) -> "TubeDataset":
+        """``feat_dim``: MODEL.FEAT_DIM, the RoI width plus GEOMETRY_DIM with ``geometry``."""
         if not tubes_dir:
             raise ValueError("MODEL.MODE tube needs DATASET.TUBES: the folder of tube files (<video id>.json)")
         if not os.path.isdir(tubes_dir):
@@ -153,7 +177,14 @@ class TubeDataset(Dataset):
         recs = [r for r in records.values() if r.tube is not None]
         if not recs:
             raise ValueError(f"{ann_path}: no entry with a ground-truth tube ({report.summary()})")
-        store = RoiFeatureStore(feat_path, feature_key, feat_dim)
+        roi_dim = feat_dim - GEOMETRY_DIM if geometry else feat_dim
+        if roi_dim < 1:
+            raise ValueError(f"MODEL.FEAT_DIM {feat_dim} with MODEL.TUBE_GEOMETRY leaves no room for RoI features "
+                             f"(FEAT_DIM = RoI width + {GEOMETRY_DIM})")
+        store = RoiFeatureStore(feat_path, feature_key, roi_dim)
+        if geometry:
+            store.dim_source = (f"the RoI width {roi_dim} = MODEL.FEAT_DIM {feat_dim} - {GEOMETRY_DIM} geometry "
+                                "values (MODEL.TUBE_GEOMETRY)")
         ids = [r.video_id for r in recs]
         no_file = [v for v in ids if not os.path.isfile(tube_file_path(tubes_dir, v))]
         no_feat = store.missing(ids)
@@ -185,7 +216,8 @@ class TubeDataset(Dataset):
         if empty:
             log.warning("%s: %d videos have no candidate tube (%s): never trained on, scored vIoU 0",
                         ann_path, len(empty), _head([v.video_id for v in empty]))
-        return cls(videos, store, num_pre_clips, num_clips, plus_one, empty, missing, no_gt, source=ann_path)
+        return cls(videos, store, num_pre_clips, num_clips, plus_one, empty, missing, no_gt, source=ann_path,
+                   geometry=geometry)
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -203,10 +235,22 @@ class TubeDataset(Dataset):
                                                          for t in v.tubes]) for q in v.queries])
         return self._targets[i]
 
+    def tube_geometry(self, i: int, num_segments: int) -> torch.Tensor:
+        """``FloatTensor[K, S, 9]``: video ``i``'s tube geometry on its RoI segments (computed once, then kept)."""
+        if i not in self._geometry:
+            v = self.videos[i]
+            fi, w, h, nf = self.features.layout_inputs(v.video_id)
+            try:
+                self._geometry[i] = tube_layout(v.tubes, fi, num_segments, w, h, nf).geometry
+            except ValueError as e:
+                raise FeatureError(f"{self.features.path}: video {v.video_id}: {e}") from None
+        return self._geometry[i]
+
     def __getitem__(self, i: int) -> TubeSample:
         v = self.videos[i]
         roi = self.features.read(v.video_id)
-        feats = torch.stack([prepare_features(roi[k], self.num_pre_clips) for k in range(roi.shape[0])])
+        geo = self.tube_geometry(i, roi.shape[1]) if self.geometry else None
+        feats = tube_sequences(roi, self.num_pre_clips, geo)
         segs = torch.tensor([q.segment for q in v.queries], dtype=torch.float32)
         return TubeSample(v.video_id, feats, list(v.tubes), [q.sentence for q in v.queries],
                           [q.gt for q in v.queries], segs, [q.index for q in v.queries], self.targets(i))

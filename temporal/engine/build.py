@@ -50,7 +50,8 @@ def build_dataset(cfg, split: str, skip_missing: Optional[bool] = None) -> Union
         # training targets in LOSS.ST_IOU_PLUS_ONE's convention; evaluation (oracle) in the official one
         ds = TubeDataset.from_files(split_ann(cfg, split), d.TUBES, d.FEATURES, d.FEATURE_KEY,
                                     int(cfg.MODEL.FEAT_DIM), int(cfg.MODEL.NUM_PRE_CLIPS), int(cfg.MODEL.NUM_CLIPS),
-                                    bool(cfg.LOSS.ST_IOU_PLUS_ONE) and split == "train", skip)
+                                    bool(cfg.LOSS.ST_IOU_PLUS_ONE) and split == "train", skip,
+                                    geometry=bool(cfg.MODEL.TUBE_GEOMETRY))
         log.info("%s split: %d videos with tubes (%d tubes), %d queries; %d without a tube, %d missing", split,
                  len(ds), sum(len(v.tubes) for v in ds.videos), ds.num_queries, len(ds.empty), len(ds.missing))
         return ds

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spatial.matcher.data import collate, grid_moment, proposal_windows, span_viou, window_viou
-from spatial.matcher.geometry import window_mask
+from stvg.tube_geometry import window_mask
 from spatial.matcher.train import train_videos
 from stvg.config import ConfigError
 from stvg.structures import Tube

@@ -307,3 +307,40 @@ def test_train_and_test_on_cuda_with_amp(planted, tmp_path):
     cpu = evaluate_checkpoint(load_temporal_config(None, tube_overrides(planted, out, 10, ["DEVICE", "cpu"])),
                               str(out / "best.pth"), progress=False)
     assert cpu["m_vIoU"] == pytest.approx(summary["best_metrics"]["m_vIoU"], abs=0.05)
+
+
+def test_geometry_rows_follow_the_roi_rows(planted, tmp_path):
+    """MODEL.TUBE_GEOMETRY: each tube's row = its L2-normalised RoI row then its segment geometry
+    (stvg.tube_geometry on the file's frame_indices / size), resampled together; a file without
+    frame_indices is an error naming the video."""
+    import shutil
+
+    import torch.nn.functional as F
+
+    from stvg.tube_geometry import tube_layout
+    from temporal.data import TubeDataset
+    from temporal.data.features import FeatureError, resample_features
+
+    train_ann, _, tubes, feats = planted[:4]
+    copy = tmp_path / "roi.h5"
+    shutil.copy(feats, copy)
+    fi = np.arange(0, FRAMES, 2)
+    with h5py.File(copy, "a") as f:
+        for vid in f:
+            f[vid].create_dataset("frame_indices", data=fi)
+            f[vid].attrs.update({"width": 320, "height": 120, "num_frames": FRAMES})
+    ds = TubeDataset.from_files(train_ann, tubes, str(copy), "roi_features", DIM + 9, 16, N, geometry=True)
+    for i in (0, 5):
+        v, got = ds.videos[i], ds[i].feats
+        with h5py.File(copy, "r") as f:
+            roi = torch.from_numpy(f[v.video_id]["roi_features"][()])
+        geo = tube_layout(v.tubes, fi, SEGS, 320, 120, FRAMES).geometry
+        assert got.shape == (len(v.tubes), 16, DIM + 9)
+        for k in range(len(v.tubes)):
+            want = resample_features(torch.cat([F.normalize(roi[k], dim=1), geo[k]], 1), 16)
+            torch.testing.assert_close(got[k], want)
+    plain = TubeDataset.from_files(train_ann, tubes, feats, "roi_features", DIM + 9, 16, N, geometry=True)
+    with pytest.raises(FeatureError, match=f"video {plain.videos[0].video_id}: MODEL.TUBE_GEOMETRY needs"):
+        plain[0]
+    with pytest.raises(ValueError, match="feature dimension 32 does not match the RoI width 23 = MODEL.FEAT_DIM 32 - 9"):
+        TubeDataset.from_files(train_ann, tubes, str(copy), "roi_features", DIM, 16, N, geometry=True)
