@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     models = {}
     for name, path in matchers.items():
         m = load_matcher(path, device=predictor.device).eval()
-        for key, want in (("ROI_DIM", predictor.feature_dim),
+        for key, want in (("ROI_DIM", predictor.roi_dim),
                           ("NUM_SEGMENTS", int(predictor.configs.features.ROI.NUM_SEGMENTS))):
             got = int(m.cfg.MODEL[key])
             if got != want:
