@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from stvg.model_file import ModelFileError, write_model_file
 from tests.test_pipeline_tiny import annotations, features_cfg, spatial_cfg, synth_clips, temporal_cfg  # noqa: F401
-from tests.test_pipeline_tube_mmn import save_tube_run
+from tests.test_pipeline_tube_mmn import reference_maps, save_tube_run
 
 STRIPES = ("ROI.STAGE", "1", "ROI.PARTS", "2")      # resnet18 stage 1: 64 channels x 2 = 128
 
@@ -27,36 +27,24 @@ def _model_file(folder, feat_dim, geometry=True, name="geo.pth"):
 
 def test_geometry_maps_equal_a_per_tube_reference(tmp_path, synth_clips):  # noqa: F811
     from stvg.pipeline import STVGPredictor
-    from stvg.text import tokenize
     from stvg.tube_geometry import tube_layout
     from temporal.data.features import resample_features
-    from temporal.st_iou import cell_sub_tube
 
     pred = STVGPredictor.from_file(_model_file(tmp_path, 128 + 9), device="cpu")
     vid, entry = next(iter(annotations(synth_clips).items()))
     prep = pred.prepare(str(synth_clips / "videos" / vid))
     assert prep.roi_features.shape[2] == 128 and len(prep.tubes) >= 2
-    maps = pred._tube_maps(prep, [entry["caption"]])[0]
 
-    model, cfg = pred.tube_mmn, pred.configs.temporal
-    n = int(cfg.MODEL.NUM_CLIPS)
-    ids, mask = tokenize(model.mmn.tokenizer, [entry["caption"]], max_len=int(cfg.DATASET.MAX_SENT_LEN))
-    valid = model.mmn.mask.cpu()
-    for k, tube in enumerate(prep.tubes):
+    def rows(k, tube):   # RoI row (L2-normalised) then the tube's own geometry, resampled together
         geo = tube_layout([tube], prep.frame_indices, prep.roi_features.shape[1], prep.width, prep.height,
                           prep.num_frames).geometry[0]
-        rows = torch.cat([F.normalize(torch.from_numpy(prep.roi_features[k]), dim=1), geo], 1)
-        feats = resample_features(rows, int(cfg.MODEL.NUM_PRE_CLIPS))[None]
-        assert feats.shape[2] == 137
-        with torch.no_grad():
-            out = model(feats, torch.zeros(1, dtype=torch.long), ids, mask, torch.zeros(1, dtype=torch.long))
-            fused = model.mmn.test_scores(out.pairs)[0]
-        for i in range(n):
-            for j in range(i, n):
-                if valid[i, j] and len(cell_sub_tube(tube, i, j, n)):
-                    torch.testing.assert_close(maps[k, i, j], fused[i, j], rtol=1e-4, atol=1e-5)
-                else:
-                    assert maps[k, i, j] == float("-inf")
+        out = resample_features(torch.cat([F.normalize(torch.from_numpy(prep.roi_features[k]), dim=1), geo], 1),
+                                int(pred.configs.temporal.MODEL.NUM_PRE_CLIPS))
+        assert out.shape[1] == 137
+        return out
+
+    want = reference_maps(pred, prep, entry["caption"], rows)
+    torch.testing.assert_close(pred._tube_maps(prep, [entry["caption"]])[0], want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("feat_dim, geometry, match", [

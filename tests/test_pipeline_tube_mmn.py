@@ -78,8 +78,10 @@ def prepared(predictor, clip):
     return prep
 
 
-def reference_maps(predictor, prep, query: str) -> torch.Tensor:
-    """Slow reference: each tube alone through TubeMMN (one map per forward), cell by cell."""
+def reference_maps(predictor, prep, query: str, tube_rows=None) -> torch.Tensor:
+    """Slow reference: each tube alone through TubeMMN (one map per forward), cell by cell.
+    ``tube_rows(k, tube) -> Tensor[NUM_PRE_CLIPS, D]``: tube k's input (default: its RoI rows through
+    ``prepare_features``)."""
     from temporal.data.features import prepare_features
     from temporal.st_iou import cell_sub_tube
     from stvg.text import tokenize
@@ -90,7 +92,8 @@ def reference_maps(predictor, prep, query: str) -> torch.Tensor:
     maps = torch.full((len(prep.tubes), n, n), float("-inf"))
     valid = model.mmn.mask.cpu()
     for k, tube in enumerate(prep.tubes):
-        feats = prepare_features(torch.from_numpy(prep.roi_features[k]), int(cfg.MODEL.NUM_PRE_CLIPS))[None]
+        feats = (tube_rows(k, tube) if tube_rows else
+                 prepare_features(torch.from_numpy(prep.roi_features[k]), int(cfg.MODEL.NUM_PRE_CLIPS)))[None]
         with torch.no_grad():
             out = model(feats, torch.zeros(1, dtype=torch.long), ids, mask, torch.zeros(1, dtype=torch.long))
             fused = model.mmn.test_scores(out.pairs)[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from ..backbones import BACKBONES
 from ..config import Config, load_config
 
 __all__ = ["FEATURES_DEFAULTS", "load_features_config", "SETTINGS_SECTIONS", "roi_stage", "roi_feature_dim",
@@ -64,16 +65,14 @@ def _check(cfg: Config) -> None:
     for key in ("OUTPUT_SIZE", "NUM_SEGMENTS", "PARTS"):
         if cfg.ROI[key] < 1:
             raise ConfigError(f"ROI.{key} must be >= 1, got {cfg.ROI[key]}")
-    from ..backbones import BACKBONES
-    spec = BACKBONES.get(cfg.BACKBONE.NAME)
-    if cfg.ROI.STAGE is not None and (isinstance(cfg.ROI.STAGE, bool) or not isinstance(cfg.ROI.STAGE, int)):
-        raise ConfigError(f"ROI.STAGE must be null or a stage number (an integer), got {cfg.ROI.STAGE!r}")
-    if cfg.ROI.STAGE is not None and spec is not None:
-        if spec.kind != "frame":
-            raise ConfigError(f"ROI.STAGE {cfg.ROI.STAGE}: {spec.name} is a clip model (no feature map; "
-                              "RoI features need a frame backbone); leave ROI.STAGE null")
-        if not 1 <= cfg.ROI.STAGE <= spec.num_stages:
-            raise ConfigError(f"ROI.STAGE must be null or 1 to {spec.num_stages} for {spec.name}, got {cfg.ROI.STAGE}")
+    stage, spec = cfg.ROI.STAGE, BACKBONES.get(cfg.BACKBONE.NAME)
+    if stage is not None and (isinstance(stage, bool) or not isinstance(stage, int)):
+        raise ConfigError(f"ROI.STAGE must be null or a stage number (an integer), got {stage!r}")
+    if stage is not None and spec is not None:
+        try:
+            spec.check_stage(stage)
+        except ValueError as e:
+            raise ConfigError(f"ROI.STAGE {stage}: {e}; leave ROI.STAGE null for the last stage") from None
     for key in ("BATCH_SIZE", "DECODE_CHUNK"):
         if cfg.RUN[key] < 1:
             raise ConfigError(f"RUN.{key} must be >= 1, got {cfg.RUN[key]}")
@@ -83,21 +82,17 @@ def _check(cfg: Config) -> None:
 
 def roi_stage(cfg: Config) -> int:
     """The backbone stage (1-based) whose map RoI features are pooled from: ``ROI.STAGE``, null = the last."""
-    from ..backbones import BACKBONES
-    spec = BACKBONES[cfg.BACKBONE.NAME]
-    return spec.num_stages if cfg.ROI.STAGE is None else int(cfg.ROI.STAGE)
+    return BACKBONES[cfg.BACKBONE.NAME].num_stages if cfg.ROI.STAGE is None else int(cfg.ROI.STAGE)
 
 
 def roi_feature_dim(cfg: Config) -> int:
     """``C`` of the RoI features a features config gives: the stage's channels x ``ROI.PARTS``
     (512 for resnet18 with the defaults; 64 x 3 = 192 with ``ROI.STAGE 1``, ``ROI.PARTS 3``)."""
-    from ..backbones import BACKBONES
     return BACKBONES[cfg.BACKBONE.NAME].stage_dim(roi_stage(cfg)) * int(cfg.ROI.PARTS)
 
 
 def roi_description(cfg: Config) -> str:
     """Where RoI features come from, for messages: ``"resnet18 stage 1 (64 channels) x 3 parts"``."""
-    from ..backbones import BACKBONES
     k = roi_stage(cfg)
     parts = int(cfg.ROI.PARTS)
     return (f"{cfg.BACKBONE.NAME} stage {k} ({BACKBONES[cfg.BACKBONE.NAME].stage_dim(k)} channels)"

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -96,7 +96,10 @@ class RoiFeatureStore(FeatureStore):
     """Per-tube features ``f[vid][key]`` = ``float32[N, S, C]`` (``key`` empty: ``f[vid]`` itself).
     ``dim_source``: where the expected C comes from, for the error (empty: MODEL.FEAT_DIM)."""
 
-    dim_source: str = ""
+    def __init__(self, path: str, feature_key: str = "", feat_dim: Optional[int] = None,
+                 dim_source: str = "") -> None:
+        super().__init__(path, feature_key, feat_dim)
+        self.dim_source = dim_source
 
     def check(self, video_id: str, num_tubes: int, tube_file: str = "the tube file") -> None:
         """Metadata check: ``[num_tubes, S >= 1, feat_dim]``; the error names the video and both counts."""
@@ -181,10 +184,9 @@ class TubeDataset(Dataset):
         if roi_dim < 1:
             raise ValueError(f"MODEL.FEAT_DIM {feat_dim} with MODEL.TUBE_GEOMETRY leaves no room for RoI features "
                              f"(FEAT_DIM = RoI width + {GEOMETRY_DIM})")
-        store = RoiFeatureStore(feat_path, feature_key, roi_dim)
-        if geometry:
-            store.dim_source = (f"the RoI width {roi_dim} = MODEL.FEAT_DIM {feat_dim} - {GEOMETRY_DIM} geometry "
-                                "values (MODEL.TUBE_GEOMETRY)")
+        store = RoiFeatureStore(feat_path, feature_key, roi_dim, dim_source=(
+            f"the RoI width {roi_dim} = MODEL.FEAT_DIM {feat_dim} - {GEOMETRY_DIM} geometry values "
+            "(MODEL.TUBE_GEOMETRY)" if geometry else ""))
         ids = [r.video_id for r in recs]
         no_file = [v for v in ids if not os.path.isfile(tube_file_path(tubes_dir, v))]
         no_feat = store.missing(ids)

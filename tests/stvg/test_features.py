@@ -180,7 +180,7 @@ def test_roi_stage_and_parts_equal_stripe_reference(make_video, stage, parts, si
 
 
 @pytest.mark.parametrize("overrides, match", [
-    (["ROI.STAGE", "5"], "null or 1 to 4 for resnet18"),
+    (["ROI.STAGE", "5"], "ROI.STAGE 5: resnet18 has feature-map stages 1 to 4, not 5"),
     (["ROI.STAGE", "layer1"], "ROI.STAGE must be null or a stage number"),
     (["ROI.PARTS", "0"], "ROI.PARTS must be >= 1"),
     (["BACKBONE.NAME", "r2plus1d_18", "ROI.STAGE", "2"], "clip model"),
