@@ -1,5 +1,6 @@
-"""Matcher data: annotations + tube files + RoI-feature HDF5 -> one :class:`MatcherVideo` per video,
-and the training batches made of them.
+"""Matcher data: annotations + tube files + RoI-feature HDF5 -> one :class:`MatcherVideo` per query
+(one per video in HC-STVG; a training file may hold several per video,
+:func:`stvg.data.load_hcstvg_queries`), and the training batches made of them.
 
     videos, report = load_matcher_split(cfg, "train")     # DATASET.TRAIN_ANN, .TUBES, .FEATURES
     batch = collate(videos[:32], window="gt")            # MatcherBatch
@@ -20,12 +21,12 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from stvg.data import load_hcstvg
+from stvg.data import load_hcstvg_queries
 from stvg.ops import tube_viou
 from stvg.structures import Tube
 
@@ -215,13 +216,15 @@ def load_matcher_split(cfg, split: str, with_features: bool = True) -> Tuple[Lis
             raise ValueError(f"DATASET.{name} is not set")
     if with_features and not os.path.isfile(d.FEATURES):
         raise FileNotFoundError(f"DATASET.FEATURES: feature file not found: {d.FEATURES}")
-    anns, _ = load_hcstvg(ann_path, clip_seconds=float(d.CLIP_SECONDS))
-    tubes = read_tube_folder(d.TUBES, list(anns))
-    report = DataReport(source=ann_path, annotated=len(anns))
+    queries, _ = load_hcstvg_queries(ann_path, clip_seconds=float(d.CLIP_SECONDS))
+    tubes = read_tube_folder(d.TUBES, list(dict.fromkeys(q.video_id for q in queries)))
+    report = DataReport(source=ann_path, annotated=len(queries))
     out: List[MatcherVideo] = []
     s, c = int(cfg.MODEL.NUM_SEGMENTS), int(cfg.MODEL.ROI_DIM)
     with (h5py.File(d.FEATURES, "r") if with_features else contextlib.nullcontext()) as f:
-        for vid, ann in anns.items():
+        groups: Dict[str, tuple] = {}     # a video's RoI rows, read once for all its queries
+        for ann in queries:
+            vid = ann.video_id
             reason = ""
             if vid not in tubes:
                 report.no_tube_file += 1
@@ -235,7 +238,9 @@ def load_matcher_split(cfg, split: str, with_features: bool = True) -> Tuple[Lis
                     report.missing_features += 1
                     report.skipped_ids.append(vid)
                     continue
-                roi, fi, attrs = read_roi_group(f, vid, len(vt), d.FEATURES)
+                if vid not in groups:
+                    groups[vid] = read_roi_group(f, vid, len(vt), d.FEATURES)
+                roi, fi, attrs = groups[vid]
             else:
                 if not ann.num_frames:
                     raise ValueError(f"{ann_path}: video {vid}: frame count unknown")
@@ -262,7 +267,9 @@ class MatcherBatch:
 
     ``roi`` [T, S, C], ``geometry`` [T, S, G], ``mask`` Bool[T, S] (segments seen), ``tube_video``
     Long[T], ``sent_video`` Long[B], ``viou`` [B, T] (own-video pairs; 0 elsewhere), ``sentences``
-    (B strings), ``index`` (B dataset indices)."""
+    (B strings), ``index`` (B dataset indices), ``same_source`` Bool[B, T]: sentence i and a tube of
+    another item of the same video (two queries of one video in a batch: neither positive nor
+    negative, see :class:`spatial.matcher.loss.MatcherLoss`)."""
 
     roi: torch.Tensor
     geometry: torch.Tensor
@@ -272,11 +279,13 @@ class MatcherBatch:
     viou: torch.Tensor
     sentences: List[str]
     index: List[int]
+    same_source: Optional[torch.Tensor] = None
 
     def to(self, device) -> "MatcherBatch":
         kw = dict(device=device, non_blocking=True)
         return MatcherBatch(self.roi.to(**kw), self.geometry.to(**kw), self.mask.to(**kw), self.tube_video.to(**kw),
-                            self.sent_video.to(**kw), self.viou.to(**kw), self.sentences, self.index)
+                            self.sent_video.to(**kw), self.viou.to(**kw), self.sentences, self.index,
+                            None if self.same_source is None else self.same_source.to(**kw))
 
 
 def collate(videos: Sequence[MatcherVideo], window: str = "gt", generator: Optional[torch.Generator] = None,
@@ -314,6 +323,10 @@ def collate(videos: Sequence[MatcherVideo], window: str = "gt", generator: Optio
         tv.append(torch.full((n,), i, dtype=torch.int64))
         viou[i, start:start + n] = values
         start += n
-    return MatcherBatch(torch.cat(rois), torch.cat(geos), torch.cat(masks), torch.cat(tv),
+    tube_video = torch.cat(tv)
+    ids = {vid: k for k, vid in enumerate(dict.fromkeys(v.video_id for v in videos))}
+    source = torch.tensor([ids[v.video_id] for v in videos], dtype=torch.int64)
+    same_source = (source[:, None] == source[tube_video][None, :]) & (torch.arange(b)[:, None] != tube_video[None, :])
+    return MatcherBatch(torch.cat(rois), torch.cat(geos), torch.cat(masks), tube_video,
                         torch.arange(b, dtype=torch.int64), viou, [v.sentence for v in videos],
-                        list(index) if index is not None else list(range(b)))
+                        list(index) if index is not None else list(range(b)), same_source)

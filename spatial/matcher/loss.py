@@ -12,6 +12,8 @@ ground-truth span (own-video pairs only; :func:`spatial.matcher.data.span_viou`)
 * **tube -> sentences** (``TAU_TUBE``): for each positive (q, p), ``-log softmax`` of
   ``(cos(q, p) - MARGIN)`` against the sentences q' of the same video with ``vIoU[q', p] < NEG_VIOU``
   and, with ``CROSS_VIDEO``, every sentence of the other videos;
+* two batch items of one video (a training file with several queries per video) are neither
+  positives nor negatives of each other (``same_source``): their tubes are the same people;
 * each direction is averaged over a sentence's positives, then over the sentences that have one;
 * **IoU head**: binary cross-entropy of ``sigmoid(IOU_SCALE * cos_iou)`` against
   ``clamp((v - MIN_IOU) / (MAX_IOU - MIN_IOU), 0, 1)`` over all own-video pairs.
@@ -44,14 +46,18 @@ def _per_sentence_mean(pair_loss: torch.Tensor, pos: torch.Tensor) -> torch.Tens
 
 def mutual_matching_terms(cos: torch.Tensor, viou: torch.Tensor, sent_video: torch.Tensor,
                           tube_video: torch.Tensor, *, pos_viou: float, neg_viou: float, margin: float,
-                          tau_sent: float, tau_tube: float, cross_video: bool = True):
+                          tau_sent: float, tau_tube: float, cross_video: bool = True,
+                          same_source: Optional[torch.Tensor] = None):
     """``(loss_sent, loss_tube, pos BoolTensor[Q, T])`` from ``cos Tensor[Q, T]`` (con cosines),
     ``viou Tensor[Q, T]`` (read on own-video pairs only), ``sent_video LongTensor[Q]``,
-    ``tube_video LongTensor[T]`` (see the module docstring)."""
+    ``tube_video LongTensor[T]``; ``same_source BoolTensor[Q, T]`` marks pairs of two batch items of
+    one video (two queries of it), left out of the cross-video negatives (see the module docstring)."""
     own = sent_video[:, None] == tube_video[None, :]
     pos = own & (viou > pos_viou)
     neg_own = own & (viou < neg_viou)
     other = ~own if cross_video else torch.zeros_like(own)
+    if same_source is not None:
+        other = other & ~same_source
     anchor = cos - margin                                                       # [Q, T]
     big_neg = torch.finfo(cos.dtype).min
 
@@ -89,7 +95,7 @@ class MatcherLoss:
         self.iou_scale = iou_scale  # None: the model has no IoU head
 
     def __call__(self, sent: torch.Tensor, tubes: torch.Tensor, viou: torch.Tensor, sent_video: torch.Tensor,
-                 tube_video: torch.Tensor) -> Dict[str, object]:
+                 tube_video: torch.Tensor, same_source: Optional[torch.Tensor] = None) -> Dict[str, object]:
         c, j = self.cfg, self.joint_dim
         q, t = sent.shape[0], tubes.shape[0]
         for name, x, shape in (("viou", viou, (q, t)), ("sent_video", sent_video, (q,)),
@@ -102,7 +108,7 @@ class MatcherLoss:
             loss_s, loss_t, pos = mutual_matching_terms(
                 cos, viou, sent_video, tube_video, pos_viou=float(c.POS_VIOU), neg_viou=float(c.NEG_VIOU),
                 margin=float(c.MARGIN), tau_sent=float(c.TAU_SENT), tau_tube=float(c.TAU_TUBE),
-                cross_video=bool(c.CROSS_VIDEO))
+                cross_video=bool(c.CROSS_VIDEO), same_source=same_source)
             if self.iou_scale is not None:
                 own = sent_video[:, None] == tube_video[None, :]
                 logits = self.iou_scale * (sent[:, j:] @ tubes[:, j:].t())

@@ -187,7 +187,7 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
                 text_kw = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
             with torch.autocast(device_type=device.type, enabled=amp):
                 sent, tubes = net(batch.roi, batch.geometry, batch.mask, **text_kw)
-            losses = loss_fn(sent, tubes, batch.viou, batch.sent_video, batch.tube_video)
+            losses = loss_fn(sent, tubes, batch.viou, batch.sent_video, batch.tube_video, batch.same_source)
             optimizer_step(losses["loss"], optimizer, scaler, model.parameters(), float(s.CLIP_GRAD))
             vals = loss_values(losses, epoch)
             for k, v in vals.items():

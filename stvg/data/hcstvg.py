@@ -30,7 +30,7 @@ from ..io import read_json
 from ..structures import Segment, Tube
 from .frames import file_to_index
 
-__all__ = ["VideoAnnotation", "Problem", "HCSTVGReport", "AnnotationError", "load_hcstvg",
+__all__ = ["VideoAnnotation", "Problem", "HCSTVGReport", "AnnotationError", "load_hcstvg", "load_hcstvg_queries",
            "parse_entry", "HCSTVG_CLIP_SECONDS"]
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,24 @@ class _EntryInvalid(Exception):
         self.field, self.message = field, message
 
 
+def _record(report: HCSTVGReport, problem: Problem, strict: bool) -> None:
+    """Keep ``problem`` in ``report``, or raise it (``strict``)."""
+    if strict:
+        raise AnnotationError(problem, report.source)
+    report.problems.append(problem)
+
+
+def _read_mapping(source: Union[str, Mapping[str, Any]], name: Optional[str]) -> Tuple[str, Mapping]:
+    """``(name, data)``: the file read (or the dict given), checked to map video ids to entries."""
+    if name is None:
+        name = source if isinstance(source, str) else "<annotations>"
+    data = read_json(source, "HC-STVG annotation file") if isinstance(source, str) else source
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{name}: expected an object mapping video ids to entries, "
+                         f"got {type(data).__name__}")
+    return name, data
+
+
 def load_hcstvg(source: Union[str, Mapping[str, Any]], strict: bool = False,
                 clip_seconds: float = HCSTVG_CLIP_SECONDS, frame_tolerance: int = 3,
                 name: Optional[str] = None) -> Tuple[Dict[str, VideoAnnotation], HCSTVGReport]:
@@ -127,25 +145,49 @@ def load_hcstvg(source: Union[str, Mapping[str, Any]], strict: bool = False,
     Returns:
         ``(videos, report)``: records by video id, in file order, and the problems found.
     """
-    if name is None:
-        name = source if isinstance(source, str) else "<annotations>"
-    data = read_json(source, "HC-STVG annotation file") if isinstance(source, str) else source
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{name}: expected an object mapping video ids to entries, "
-                         f"got {type(data).__name__}")
+    name, data = _read_mapping(source, name)
     report = HCSTVGReport(source=name, num_entries=len(data))
     videos: Dict[str, VideoAnnotation] = {}
     for vid, entry in data.items():
         try:
+            if isinstance(entry, list):
+                raise _EntryInvalid("entry", "a list of queries (a training file with several sentences per "
+                                    "video): read the file with load_hcstvg_queries")
             videos[vid] = parse_entry(vid, entry, clip_seconds, frame_tolerance)
         except _EntryInvalid as e:
-            problem = Problem(vid, e.field, e.message)
-            if strict:
-                raise AnnotationError(problem, name) from None
-            report.problems.append(problem)
+            _record(report, Problem(vid, e.field, e.message), strict)
     if report.problems:
         log.warning(report.summary())
     return videos, report
+
+
+def load_hcstvg_queries(source: Union[str, Mapping[str, Any]], strict: bool = False,
+                        clip_seconds: float = HCSTVG_CLIP_SECONDS, frame_tolerance: int = 3,
+                        name: Optional[str] = None) -> Tuple[List[VideoAnnotation], HCSTVGReport]:
+    """Like :func:`load_hcstvg`, for training files that may hold several queries of one video: a
+    video's value is one entry or a list of entries (``tools/synthetic_queries.py`` writes them).
+
+    Returns ``(queries, report)``: every valid entry in file order (a video's list in its order);
+    ``report.num_entries`` counts entries, and a problem in a list names its entry ``<video>[k]``
+    (``v.mp4[2]``: the third query of ``v.mp4``)."""
+    name, data = _read_mapping(source, name)
+    report = HCSTVGReport(source=name)
+    queries: List[VideoAnnotation] = []
+    for vid, value in data.items():
+        many = isinstance(value, list)
+        if many and not value:
+            report.num_entries += 1
+            _record(report, Problem(vid, "entry", "empty list of queries"), strict)
+            continue
+        for k, entry in enumerate(value if many else [value]):
+            report.num_entries += 1
+            try:
+                queries.append(parse_entry(vid, entry, clip_seconds, frame_tolerance))
+            except _EntryInvalid as e:
+                _record(report, Problem(f"{vid}[{k}]" if many else vid, e.field, e.message), strict)
+    if report.problems:
+        log.warning(report.summary())
+    return queries, report
 
 
 def parse_entry(vid: str, entry: Any, clip_seconds: float = HCSTVG_CLIP_SECONDS,

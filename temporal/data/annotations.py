@@ -168,21 +168,26 @@ def _load_table(path: str, parse: Callable, name: str) -> Tuple[List[VideoMoment
 
 
 def _load_hcstvg(path: str) -> Tuple[List[VideoMoments], AnnotationReport]:
-    from stvg.data import load_hcstvg
+    """HC-STVG v1/v2 files, and training files with several queries per video (a list of entries per
+    video: :func:`stvg.data.load_hcstvg_queries`), grouped into one :class:`VideoMoments` per video."""
+    from stvg.data import load_hcstvg_queries
 
-    records, hc_report = load_hcstvg(path)
+    records, hc_report = load_hcstvg_queries(path)
     report = AnnotationReport(source=path)
     for p in hc_report.problems:
         report.add(p.video_id, -1, f"video: {p.field}: {p.message.split(' (')[0]}")
-    videos = []
-    for vid, rec in records.items():
+    grouped: Dict[str, list] = {}
+    for rec in records:
         if rec.tube is None or rec.duration is None:
-            report.add(vid, -1, "video: no ground-truth tube (query-only entry)")
+            report.add(rec.video_id, -1, "video: no ground-truth tube (query-only entry)")
             continue
-        seg = rec.tube.segment(rec.fps)
-        queries = _timed_queries(vid, rec.duration, [[seg.start, seg.end]], [rec.sentence], 1.0, report)
+        grouped.setdefault(rec.video_id, []).append(rec)
+    videos = []
+    for vid, recs in grouped.items():
+        spans = [[seg.start, seg.end] for seg in (r.tube.segment(r.fps) for r in recs)]
+        queries = _timed_queries(vid, recs[0].duration, spans, [r.sentence for r in recs], 1.0, report)
         if queries:
-            videos.append(VideoMoments(vid, rec.duration, queries))
+            videos.append(VideoMoments(vid, recs[0].duration, queries))
     return videos, report
 
 

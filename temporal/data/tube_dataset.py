@@ -3,9 +3,10 @@
 Three files join by video id (:mod:`stvg.data.ids`: annotation key = tube file ``video_id`` = HDF5
 group):
 
-* the annotation file, read by :func:`stvg.data.load_hcstvg` (v1, v2 or synthetic; the
-  ground-truth tube of each query, 0-based frames, x1, y1, x2, y2). Query-only entries (no tube)
-  cannot be trained or scored: skipped and counted;
+* the annotation file, read by :func:`stvg.data.load_hcstvg_queries` (v1, v2 or synthetic, and
+  training files with several queries per video; the ground-truth tube of each query, 0-based
+  frames, x1, y1, x2, y2). Query-only entries (no tube) cannot be trained or scored: skipped and
+  counted;
 * ``DATASET.TUBES/<video id>.json``: the video's candidate tubes (:mod:`temporal.data.tube_files`);
 * ``DATASET.FEATURES``: ``f[vid][DATASET.FEATURE_KEY]`` = ``float32[N, S, C]``, row ``k`` the RoI
   features of tube ``k`` of the tube file (``roi_features``, docs/features.md: the tube's own frames
@@ -42,7 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stvg.data import load_hcstvg
+from stvg.data import load_hcstvg_queries
 from stvg.structures import Tube
 from stvg.tube_geometry import GEOMETRY_DIM, tube_layout
 
@@ -59,7 +60,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TubeQuery:
     """One sentence, its ground-truth tube (0-based frames) and that tube's span ``(start, end)`` in
-    seconds; ``index`` = position in the video's annotation list (HC-STVG: always 0)."""
+    seconds; ``index`` = position in the video's annotation list (HC-STVG: always 0; a multi-query
+    training file: the entry's position in the video's list)."""
 
     index: int
     sentence: str
@@ -172,12 +174,16 @@ class TubeDataset(Dataset):
             raise ValueError("MODEL.MODE tube needs DATASET.TUBES: the folder of tube files (<video id>.json)")
         if not os.path.isdir(tubes_dir):
             raise FileNotFoundError(f"DATASET.TUBES: tube folder not found: {tubes_dir}")
-        records, report = load_hcstvg(ann_path)
-        no_gt = [vid for vid, r in records.items() if r.tube is None]
+        queries, report = load_hcstvg_queries(ann_path)
+        records: Dict[str, list] = {}         # video id -> its queries (several in a multi-query file)
+        for r in queries:
+            records.setdefault(r.video_id, []).append(r)
+        no_gt = list(dict.fromkeys(r.video_id for r in queries if r.tube is None))
         if no_gt:
             log.warning("%s: %d entries without a ground-truth tube (query-only) cannot be trained or scored "
                         "in tube mode: skipped (%s)", ann_path, len(no_gt), _head(no_gt))
-        recs = [r for r in records.values() if r.tube is not None]
+        recs = [[r for r in rs if r.tube is not None] for rs in records.values()]
+        recs = [rs for rs in recs if rs]
         if not recs:
             raise ValueError(f"{ann_path}: no entry with a ground-truth tube ({report.summary()})")
         roi_dim = feat_dim - GEOMETRY_DIM if geometry else feat_dim
@@ -187,7 +193,7 @@ class TubeDataset(Dataset):
         store = RoiFeatureStore(feat_path, feature_key, roi_dim, dim_source=(
             f"the RoI width {roi_dim} = MODEL.FEAT_DIM {feat_dim} - {GEOMETRY_DIM} geometry values "
             "(MODEL.TUBE_GEOMETRY)" if geometry else ""))
-        ids = [r.video_id for r in recs]
+        ids = [rs[0].video_id for rs in recs]
         no_file = [v for v in ids if not os.path.isfile(tube_file_path(tubes_dir, v))]
         no_feat = store.missing(ids)
         missing = list(dict.fromkeys(no_file + no_feat))
@@ -203,15 +209,17 @@ class TubeDataset(Dataset):
             log.warning(msg + "; skipped (--skip-missing)")
         gone = set(missing)
         videos, empty = [], []
-        for r in recs:
-            if r.video_id in gone:
+        for rs in recs:
+            vid = rs[0].video_id
+            if vid in gone:
                 continue
-            path = tube_file_path(tubes_dir, r.video_id)
-            tubes = tuple(read_video_tubes(path, r.video_id))
-            seg = r.tube.segment(r.fps)
-            video = TubeVideo(r.video_id, (TubeQuery(0, r.sentence, r.tube, (seg.start, seg.end)),), tubes)
+            path = tube_file_path(tubes_dir, vid)
+            tubes = tuple(read_video_tubes(path, vid))
+            segs = [r.tube.segment(r.fps) for r in rs]
+            video = TubeVideo(vid, tuple(TubeQuery(k, r.sentence, r.tube, (seg.start, seg.end))
+                                         for k, (r, seg) in enumerate(zip(rs, segs))), tubes)
             if tubes:
-                store.check(r.video_id, len(tubes), path)
+                store.check(vid, len(tubes), path)
                 videos.append(video)
             else:
                 empty.append(video)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from spatial.matcher import build_matcher, tube_geometry, tube_layout, window_mask
-from spatial.matcher.data import make_video, read_roi_group, span_viou
+from spatial.matcher.data import collate, make_video, read_roi_group, span_viou
 from spatial.matcher.evaluate import MatcherEvaluator
 from spatial.matcher.loss import MatcherLoss
 from stvg.features.clips import pool_segments
@@ -18,7 +19,7 @@ from stvg.features.extractor import tube_samples
 from stvg.ops import tube_viou
 from stvg.structures import Tube
 
-from .test_matcher_helpers import C, S, random_tubes, tiny_cfg
+from .test_matcher_helpers import C, S, planted_videos, random_tubes, tiny_cfg
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,10 @@ def test_span_viou_is_official_viou_on_the_gt_span():
     assert span_viou(Tube(np.arange(30, 40), np.tile([0, 0, 10, 10], (10, 1))), gt) == 0.0
 
 
-def _slow_loss(sent, tubes, viou, sv, tv, c, j, scale):
+def _slow_loss(sent, tubes, viou, sv, tv, c, j, scale, src=None):
+    """``src``: each batch video's source video (two batch videos of one source: neither positives
+    nor negatives of each other)."""
+    src = src if src is not None else list(range(max(max(sv), max(tv)) + 1))
     sent, tubes, viou = sent.double(), tubes.double(), viou.double()
     q_n, t_n = viou.shape
     cos = lambda q, t: float(sent[q, :j] @ tubes[t, :j])  # noqa: E731
@@ -105,11 +109,11 @@ def _slow_loss(sent, tubes, viou, sv, tv, c, j, scale):
             a = cos(q, p) - c.MARGIN
             den = [a / c.TAU_SENT] + [cos(q, t) / c.TAU_SENT for t in range(t_n)
                                       if (tv[t] == sv[q] and viou[q, t] < c.NEG_VIOU)
-                                      or (c.CROSS_VIDEO and tv[t] != sv[q])]
+                                      or (c.CROSS_VIDEO and tv[t] != sv[q] and src[tv[t]] != src[sv[q]])]
             a_s.append(math.log(sum(math.exp(x) for x in den)) - a / c.TAU_SENT)
             den = [a / c.TAU_TUBE] + [cos(r, p) / c.TAU_TUBE for r in range(q_n)
                                       if (sv[r] == tv[p] and viou[r, p] < c.NEG_VIOU)
-                                      or (c.CROSS_VIDEO and sv[r] != tv[p])]
+                                      or (c.CROSS_VIDEO and sv[r] != tv[p] and src[sv[r]] != src[tv[p]])]
             a_t.append(math.log(sum(math.exp(x) for x in den)) - a / c.TAU_TUBE)
         ls.append(sum(a_s) / len(a_s))
         lt.append(sum(a_t) / len(a_t))
@@ -144,6 +148,39 @@ def test_loss_terms_match_a_float64_loop(cross):
     w = cfg.LOSS
     assert float(out["loss"]) == pytest.approx(w.W_SENT * ref[0] + w.W_TUBE * ref[1] + w.W_IOU * ref[2], rel=1e-5)
     assert out["num_sentences"] == 5 and out["num_with_positive"] == int((viou.max(1).values > 0.5).sum())
+
+
+def test_two_queries_of_one_video_are_not_each_others_negatives():
+    """Batch videos 0 and 2 are two queries of one source video (a multi-query training file): the
+    loss leaves their cross pairs out of the negatives, as the float64 loop does."""
+    g = torch.Generator().manual_seed(5)
+    j = 8
+    sv = torch.tensor([0, 1, 2, 3])
+    tv = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 3])
+    src = [0, 1, 0, 2]
+    same = torch.tensor([[src[a] == src[b] and a != b for b in tv.tolist()] for a in sv.tolist()])
+    sent = torch.nn.functional.normalize(torch.randn(4, 2 * j, generator=g), dim=1)
+    tubes = torch.nn.functional.normalize(torch.randn(9, 2 * j, generator=g), dim=1)
+    viou = torch.rand(4, 9, generator=g)
+    cfg = tiny_cfg("LOSS.MARGIN", "0.3")
+    out = MatcherLoss(cfg.LOSS, j, 10.0)(sent, tubes, viou, sv, tv, same)
+    ref = _slow_loss(sent, tubes, viou, sv.tolist(), tv.tolist(), cfg.LOSS, j, 10.0, src)
+    np.testing.assert_allclose((float(out["loss_sent"]), float(out["loss_tube"]), float(out["loss_iou"])), ref,
+                               rtol=1e-5, atol=1e-6)
+    plain = MatcherLoss(cfg.LOSS, j, 10.0)(sent, tubes, viou, sv, tv)
+    assert float(plain["loss_sent"]) != pytest.approx(ref[0])      # the exclusion changes the loss
+
+
+def test_collate_marks_items_of_the_same_video():
+    a, b = planted_videos(2, seed=4)
+    a2 = replace(a, sentence="another sentence")                       # a second query of video a
+    batch = collate([a, b, a2], "gt")
+    want = torch.zeros(3, batch.roi.shape[0], dtype=torch.bool)
+    tv = batch.tube_video
+    want[0] = tv == 2
+    want[2] = tv == 0
+    assert torch.equal(batch.same_source, want)
+    assert not collate([a, b], "gt").same_source.any()
 
 
 def test_loss_without_any_positive_is_finite_and_has_gradients():

@@ -344,3 +344,31 @@ def test_geometry_rows_follow_the_roi_rows(planted, tmp_path):
         plain[0]
     with pytest.raises(ValueError, match="feature dimension 32 does not match the RoI width 23 = MODEL.FEAT_DIM 32 - 9"):
         TubeDataset.from_files(train_ann, tubes, str(copy), "roi_features", DIM, 16, N, geometry=True)
+
+
+def test_multi_query_training_file_pairs_every_sentence_with_every_tube(planted, tmp_path):
+    """A training file with a list of queries per video (stvg.data.load_hcstvg_queries): one sample per
+    video holds all its sentences, with targets against each one's own ground truth; training runs."""
+    from temporal import st_iou_map
+    from temporal.engine.build import build_dataset
+    from temporal.engine.trainer import train
+
+    train_ann = planted[0]
+    single = json.loads(pathlib.Path(train_ann).read_text())
+    multi = {}
+    for k, (vid, e) in enumerate(single.items()):
+        other = dict(e, caption=f"{e['caption']} again")
+        multi[vid] = [e, other] if k % 2 == 0 else e               # lists and plain entries mixed
+    path = tmp_path / "train_multi.json"
+    path.write_text(json.dumps(multi))
+    overrides = tube_overrides(planted, tmp_path / "run", 1) + ["DATASET.TRAIN_ANN", str(path)]
+    cfg = load_temporal_config(None, overrides)
+    ds = build_dataset(cfg, "train")
+    assert ds.num_queries == len(single) + (len(single) + 1) // 2
+    sample = ds[0]
+    assert sample.sentences == [single[ds.videos[0].video_id]["caption"],
+                                single[ds.videos[0].video_id]["caption"] + " again"]
+    assert sample.sentence_index == [0, 1] and tuple(sample.iou_targets.shape[:2]) == (2, len(sample.tubes))
+    torch.testing.assert_close(sample.iou_targets[1, 0], st_iou_map(sample.tubes[0], sample.gt_tubes[1], N))
+    result = train(cfg, progress=False)
+    assert result["epochs"] == 1 and (tmp_path / "run" / "best.pth").is_file()

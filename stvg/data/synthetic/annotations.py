@@ -17,7 +17,7 @@ import numpy as np
 
 from .spec import Person, VideoSpec
 
-__all__ = ["clip_box", "hcstvg_entry", "tubes_entry", "meta_entry", "video_key"]
+__all__ = ["clip_box", "hcstvg_entry", "query_entry", "tubes_entry", "meta_entry", "video_key"]
 
 
 def video_key(spec: VideoSpec) -> str:
@@ -49,15 +49,19 @@ def _seconds(frames: float, fps: float) -> float:
 
 
 def hcstvg_entry(spec: VideoSpec) -> dict:
-    target = spec.person(spec.target)
-    frames = spec.tube_frames
-    boxes = [_xywh(clip_box(target.boxes[f], spec.width, spec.height), spec.width, spec.height) for f in frames]
+    """The video's own query (its target, span and sentence) as an HC-STVG v1 entry."""
+    return query_entry(spec, spec.person(spec.target), spec.tube_frames, spec.sentence)
+
+
+def query_entry(spec: VideoSpec, person: Person, frames: np.ndarray, sentence: str) -> dict:
+    """An HC-STVG v1 entry for ``person`` over the contiguous 0-based ``frames`` with ``sentence``."""
+    boxes = [_xywh(clip_box(person.boxes[f], spec.width, spec.height), spec.width, spec.height) for f in frames]
     return {
         "bbox": boxes,
         "st_time": _seconds(frames[0], spec.fps),
         "ed_time": _seconds(frames[-1] + 1, spec.fps),
         "img_num": spec.num_frames,
-        "caption": spec.sentence,
+        "caption": sentence,
         "width": spec.width,
         "height": spec.height,
         "st_frame": int(frames[0]) + 1,

@@ -23,7 +23,8 @@ from .language import Description, realize
 from .palette import CLOTHING_COLOURS, NAMED_ATTRIBUTES, Appearance, sample_appearance
 from .uniqueness import action_matches, appearance_matches, check_unique
 
-__all__ = ["Person", "VideoSpec", "sample_video", "video_id", "OCCLUSION_LIMIT", "MIN_VISIBLE"]
+__all__ = ["Person", "VideoSpec", "sample_video", "video_id", "unique_descriptions", "choose_description", "focus_tube",
+           "OCCLUSION_LIMIT", "MIN_VISIBLE"]
 
 OCCLUSION_LIMIT = 0.1     # share of a box under nearer people above which it is not "fully visible"
 MIN_VISIBLE = 0.25        # share of the box inside the frame for a frame to count in a tube
@@ -131,7 +132,7 @@ def _new_person(cfg: Config, rng, pid: str, app: Appearance, lane: float, width:
     return p
 
 
-def _focus_tube(p: Person, start: int, length: int, fps: float, min_seconds: float) -> Optional[np.ndarray]:
+def focus_tube(p: Person, start: int, length: int, fps: float, min_seconds: float) -> Optional[np.ndarray]:
     """Tube frames of spans ``start .. start+length-1`` of ``p`` if they are all well visible."""
     spans = p.track.spans[start:start + length]
     if len(spans) < length:
@@ -157,11 +158,11 @@ def _attempt(cfg: Config, rng: np.random.Generator, seed: int, index: int) -> Op
 
     length = 2 if rng.random() < cfg.SENTENCE.TWO_ACTION_PROB else 1
     cands = [i for i in range(len(target.track.spans))
-             if _focus_tube(target, i, length, fps, cfg.SENTENCE.MIN_SPAN_SECONDS) is not None]
+             if focus_tube(target, i, length, fps, cfg.SENTENCE.MIN_SPAN_SECONDS) is not None]
     if not cands:
         return None
     start = int(cands[rng.integers(len(cands))])
-    tube = _focus_tube(target, start, length, fps, cfg.SENTENCE.MIN_SPAN_SECONDS)
+    tube = focus_tube(target, start, length, fps, cfg.SENTENCE.MIN_SPAN_SECONDS)
     focus = target.track.spans[start:start + length]
     actions = tuple(s.action for s in focus)
     sides = tuple(s.side for s in focus)
@@ -193,24 +194,10 @@ def _attempt(cfg: Config, rng: np.random.Generator, seed: int, index: int) -> Op
         people.append(p)
 
     table = {p.pid: (p.appearance, p.track.spans) for p in people}
-    twins = {p.pid for p in people[1:] if p.appearance.named() == target.appearance.named()}
-    unique = []
-    for r in range(1, len(NAMED_ATTRIBUTES) + 1):
-        for subset in itertools.combinations(NAMED_ATTRIBUTES, r):
-            desc = Description(tuple((a, target.appearance.named()[a]) for a in subset), actions, sides)
-            # the appearance words rule out everyone but the target (and its exact twins, which the
-            # actions rule out); the actions pick one span of the target
-            same_look = {p.pid for p in people[1:] if appearance_matches(p.appearance, desc)}
-            if same_look <= twins and not check_unique(table, desc, "p0", start):
-                unique.append(desc)
+    unique = unique_descriptions(table, "p0", start, actions, sides)
     if not unique:
         return None
-    smallest = min(len(d.attributes) for d in unique)
-    pool = unique if rng.random() < cfg.SENTENCE.EXTRA_ATTR_PROB else [d for d in unique if len(d.attributes) == smallest]
-    desc = pool[int(rng.integers(len(pool)))]
-    if "gender" not in desc.attr() and rng.random() < 0.5:  # adding a true attribute keeps it unique
-        desc = Description(tuple(sorted(desc.attributes + (("gender", target.appearance.gender),),
-                                        key=lambda kv: NAMED_ATTRIBUTES.index(kv[0]))), actions, sides)
+    desc = choose_description(cfg, rng, unique, target.appearance)
     sentence = realize(desc, rng, skirt=target.appearance.skirt and "bottom" in desc.attr())
 
     _occlusion(people, T)
@@ -224,6 +211,34 @@ def _attempt(cfg: Config, rng: np.random.Generator, seed: int, index: int) -> Op
     return VideoSpec(video_id(seed, index), seed, index, W, H, fps, T, float(rng.uniform(0.45, 0.7)), people,
                      rename["p0"], start, desc, sentence, tube, hard)
 
+
+def unique_descriptions(table, pid: str, start: int, actions, sides) -> List[Description]:
+    """Every description of person ``pid``'s spans from ``start`` (``actions``/``sides``) that singles
+    it out: its appearance words rule out everyone but ``pid``'s exact twins (whom the actions rule
+    out), and :func:`check_unique` finds no other (person, span). ``table``: pid -> (appearance, spans)."""
+    app = table[pid][0]
+    twins = {q for q, (a, _) in table.items() if q != pid and a.named() == app.named()}
+    out = []
+    for r in range(1, len(NAMED_ATTRIBUTES) + 1):
+        for subset in itertools.combinations(NAMED_ATTRIBUTES, r):
+            desc = Description(tuple((a, app.named()[a]) for a in subset), actions, sides)
+            same_look = {q for q, (a, _) in table.items() if q != pid and appearance_matches(a, desc)}
+            if same_look <= twins and not check_unique(table, desc, pid, start):
+                out.append(desc)
+    return out
+
+
+def choose_description(cfg: Config, rng: np.random.Generator, unique: List[Description],
+                       app: Appearance) -> Description:
+    """One of ``unique``: the fewest attributes, or any with probability ``SENTENCE.EXTRA_ATTR_PROB``;
+    then, with probability 0.5, the gender added when not named (a true attribute keeps it unique)."""
+    smallest = min(len(d.attributes) for d in unique)
+    pool = unique if rng.random() < cfg.SENTENCE.EXTRA_ATTR_PROB else [d for d in unique if len(d.attributes) == smallest]
+    desc = pool[int(rng.integers(len(pool)))]
+    if "gender" not in desc.attr() and rng.random() < 0.5:
+        desc = Description(tuple(sorted(desc.attributes + (("gender", app.gender),),
+                                        key=lambda kv: NAMED_ATTRIBUTES.index(kv[0]))), desc.actions, desc.sides)
+    return desc
 
 def _other_value(rng, attr: str, value, app: Appearance):
     if attr == "hat":
