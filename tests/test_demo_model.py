@@ -63,6 +63,8 @@ def test_recipe_end_to_end_on_a_tiny_set(tmp_path, clip):
     model = tmp_path / "model.pth"
     assert train_demo_model.main(["--work", str(tmp_path / "work"), "--out", str(model), "--num-videos", "10",
                                   "--jobs", "1", "--epochs-temporal", "1", "--epochs-matcher", "1"]) == 0
+    multi = json.loads((tmp_path / "work" / "data" / "train_multi.json").read_text())
+    assert multi and all(isinstance(v, list) and v for v in multi.values())   # steps 4-5 train on it
     out, vid, ann = clip
     r = STVGPredictor.from_file(str(model), device="cpu")(str(out / "videos" / vid), ann.sentence)
     assert r.frames[0] <= r.frames[1]

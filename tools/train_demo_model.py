@@ -2,13 +2,16 @@
 """Train the shipped demo model from nothing on this project's synthetic data (``make model``).
 
     python tools/train_demo_model.py [--work outputs/demo_model] [--out models/stvg_synthetic.pth]
-        [--num-videos 700] [--seed 1] [--jobs 2]
+        [--num-videos 700] [--seed 1] [--queries-per-video 3] [--jobs 2]
 
 Steps (each one a tool of the project, each resumable: run the command again after an interruption
 and finished steps are skipped, unfinished ones continue):
 
 1. ``make_synthetic.py``: ``--num-videos`` videos with the generator's default settings (8 s,
    10 fps, 480 x 270) and seed ``--seed``, split 70 / 15 / 15 into train / val / test;
+   ``synthetic_queries.py``: ``--queries-per-video`` more sentences per training video (other
+   people and spans of the same video, each described uniquely: ``data/train_multi.json``, what
+   steps 4 and 5 train on; val and test keep their one sentence per video);
 2. ``build_tubes.py``: HOG person tubes (configs/spatial/synthetic_hog.yaml), ``--jobs`` shards
    in parallel processes;
 3. ``extract_features.py``: clip and RoI features (configs/features/synthetic_resnet18.yaml: a
@@ -58,12 +61,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=os.path.join(REPO, "models", "stvg_synthetic.pth"), help="model file")
     ap.add_argument("--num-videos", type=int, default=700)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--queries-per-video", type=int, default=3,
+                    help="extra training sentences per training video (tools/synthetic_queries.py)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes for tubes and data")
     ap.add_argument("--epochs-temporal", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
     ap.add_argument("--epochs-matcher", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
     a = ap.parse_args(argv)
-    if a.num_videos < 10 or a.jobs < 1:
-        ap.error("--num-videos must be >= 10 (train, val and test each need videos) and --jobs >= 1")
+    if a.num_videos < 10 or a.jobs < 1 or a.queries_per_video < 0:
+        ap.error("--num-videos must be >= 10 (train, val and test each need videos), --jobs >= 1 and "
+                 "--queries-per-video >= 0")
     work = os.path.abspath(a.work)
     data, tubes, feats = (os.path.join(work, x) for x in ("data", "tubes", "features.h5"))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
@@ -73,6 +79,9 @@ def main(argv=None) -> int:
         _run("1/6 synthetic data", [_tool("make_synthetic.py") + ["--out", data, "--num-videos", str(a.num_videos),
                                                                  "--seed", str(a.seed), "--workers", str(a.jobs)]],
              env)
+        multi = os.path.join(data, "train_multi.json")
+        _run("1/6 synthetic data: training queries", [_tool("synthetic_queries.py") + [
+            "--data", data, "--per-video", str(a.queries_per_video), "--out", multi]], env)
         shards = [_tool("build_tubes.py") + ["--videos", os.path.join(data, "videos"), "--out-dir", tubes,
                                              "--config", "configs/spatial/synthetic_hog.yaml",
                                              "--cache-dir", os.path.join(work, "detections"),
@@ -83,7 +92,7 @@ def main(argv=None) -> int:
         _run("3/6 features", [_tool("extract_features.py") + [
             "--videos", os.path.join(data, "videos"), "--tubes", tubes, "--out", feats,
             "--config", "configs/features/synthetic_resnet18.yaml", "--device", "cpu"]], env)
-        paths = ["DATASET.TRAIN_ANN", os.path.join(data, "train.json"), "DATASET.VAL_ANN",
+        paths = ["DATASET.TRAIN_ANN", multi, "DATASET.VAL_ANN",
                  os.path.join(data, "val.json"), "DATASET.TEST_ANN", os.path.join(data, "test.json"),
                  "DATASET.FEATURES", feats]
         tdir, mdir = os.path.join(work, "temporal"), os.path.join(work, "matcher")

@@ -9,6 +9,8 @@ Keys of note, by section:
     reloads them from ``TEXT_ENCODER``). ``MAX_TOKENS``: longer sentences are truncated (warning).
     ``ROI_DIM`` (C of the RoI features), ``NUM_SEGMENTS`` (S), ``HIDDEN``, ``JOINT_DIM``,
     ``TEMPORAL_LAYERS`` (residual masked conv1d layers over the segments), ``KERNEL``, ``DROPOUT``.
+    ``WINDOW_CONTEXT``: the layers see the whole tube with each segment flagged in or out of the
+    window (false: they see the window's segments only); the mean is over the window either way.
     ``USE_APPEARANCE`` / ``USE_GEOMETRY``: which tube inputs are used (ablations).
     ``IOU_HEAD``: a second branch whose sigmoid(IOU_SCALE * cosine) predicts the tube's vIoU.
     Test-time fusion: ``score = ((cos_con + 1) / 2) ** SCORE_POW * iou`` with the IoU head, else
@@ -73,6 +75,8 @@ MATCHER_DEFAULTS = {
         "TEMPORAL_LAYERS": 2,
         "KERNEL": 3,
         "DROPOUT": 0.1,
+        "WINDOW_CONTEXT": False,     # true: the layers see the whole tube, each segment flagged in or out of
+                                     # the window, and only the pooling keeps to the window (see model.py)
         "USE_APPEARANCE": True,
         "USE_GEOMETRY": True,
         "IOU_HEAD": True,

@@ -7,6 +7,9 @@ plus geometry ``[N, S, G]`` (:mod:`spatial.matcher.geometry`, Linear G->H), summ
 LayerNorm); then the mean over the kept segments; then two heads Linear(H -> J): ``con`` and ``iou``.
 Masking: a segment outside the window is zeroed before every layer and left out of the mean, so
 nothing outside the window reaches a score (not even through the convolution's receptive field).
+With ``MODEL.WINDOW_CONTEXT`` the layers see every segment instead, each with a learned in-window or
+out-of-window vector added to its input, and only the mean keeps to the window: the score can then
+tell a window that cuts an action short, or runs past it, from one that fits it.
 Tubes are encoded independently: other tubes of the batch never change a tube's embedding.
 
 Sentence side: :mod:`stvg.text` encoder, masked mean over tokens, LayerNorm, two MLP heads
@@ -116,6 +119,7 @@ class TubeEncoder(nn.Module):
                                     for _ in range(int(model_cfg.TEMPORAL_LAYERS)))
         self.head_con = nn.Linear(h, j)
         self.head_iou = nn.Linear(h, j) if model_cfg.IOU_HEAD else None
+        self.window_flag = nn.Embedding(2, h) if model_cfg.WINDOW_CONTEXT else None   # 0 out, 1 in
 
     def forward(self, roi: torch.Tensor, geometry: torch.Tensor, mask: torch.Tensor):
         m = mask.to(roi.dtype if roi.is_floating_point() else torch.float32)[..., None]   # [N, S, 1]
@@ -124,9 +128,14 @@ class TubeEncoder(nn.Module):
             x = x + self.roi_proj(self.roi_norm(roi))
         if self.use_geometry:
             x = x + self.geo_proj(geometry)
-        x = F.gelu(x) * m
+        if self.window_flag is not None:      # every segment seen, flagged; the mean keeps to the window
+            x = x + self.window_flag(mask.long())
+            seen = torch.ones_like(m)
+        else:
+            seen = m
+        x = F.gelu(x) * seen
         for block in self.blocks:
-            x = block(x, m)
+            x = block(x, seen)
         pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
         return self.head_con(pooled), (self.head_iou(pooled) if self.head_iou is not None else None)
 

@@ -222,6 +222,34 @@ def test_padding_tubes_and_outside_segments_never_change_a_score(model):
         assert a[:, ~inside].max() < a[:, inside].min()
 
 
+def test_window_context_sees_the_whole_tube_and_pools_the_window(tmp_path):
+    """MODEL.WINDOW_CONTEXT: segments outside the window reach the score through the layers, flagged
+    as outside; the mean is over the window's segments, by hand on a model with no layers."""
+    torch.manual_seed(0)
+    ctx = build_matcher(tiny_cfg("MODEL.WINDOW_CONTEXT", "True")).eval()
+    rng = np.random.default_rng(1)
+    tubes, fi, roi, window = random_tubes(rng, 6), np.arange(0, 60, 2), _roi(6), (20, 40)
+    lay = tube_layout(tubes, fi, S, 200, 150, 60)
+    mask, inside = window_mask(lay, window)
+    cut = inside & (~mask).any(1)           # tubes the window cuts: they have segments outside it
+    assert cut.any()
+    noisy = roi.clone()
+    noisy[~mask] += 10.0 * torch.randn(int((~mask).sum()), C)
+    a = ctx.score(tubes, roi, ["the person in red"], fi, 200, 150, window=window, num_frames=60)
+    b = ctx.score(tubes, noisy, ["the person in red"], fi, 200, 150, window=window, num_frames=60)
+    assert not torch.allclose(a[:, cut], b[:, cut])
+    # no layers: each segment's input alone, flagged, averaged over the window
+    flat = build_matcher(tiny_cfg("MODEL.WINDOW_CONTEXT", "True", "MODEL.TEMPORAL_LAYERS", "0")).eval()
+    enc = flat.tube_encoder
+    with torch.no_grad():
+        con, _ = enc(roi, lay.geometry, mask)
+        for n in range(6):
+            rows = [torch.nn.functional.gelu(enc.roi_proj(enc.roi_norm(roi[n, k])) + enc.geo_proj(lay.geometry[n, k])
+                                             + enc.window_flag.weight[1])
+                    for k in range(S) if mask[n, k]]
+            torch.testing.assert_close(con[n], enc.head_con(torch.stack(rows).mean(0)), rtol=1e-5, atol=1e-6)
+
+
 def test_score_encoded_reuses_the_text_and_is_deterministic(model):
     tubes = random_tubes(np.random.default_rng(2), 4)
     fi = np.arange(0, 60, 2)
