@@ -86,6 +86,7 @@ def test_a_folder_from_another_generator_is_refused(tiny_annotations, tmp_path, 
     assert synthetic_queries.main(["--data", str(data)]) == 2
     assert vid in capsys.readouterr().err and not (data / "train_multi.json").exists()
     assert synthetic_queries.main(["--data", str(tmp_path / "nowhere")]) == 2
+    assert synthetic_queries.main(["--data", str(data), "--per-video", "-1"]) == 2
 
 
 def test_load_hcstvg_queries_reports_entries_by_position(tiny_annotations):
