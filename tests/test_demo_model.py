@@ -68,3 +68,21 @@ def test_recipe_end_to_end_on_a_tiny_set(tmp_path, clip):
     out, vid, ann = clip
     r = STVGPredictor.from_file(str(model), device="cpu")(str(out / "videos" / vid), ann.sentence)
     assert r.frames[0] <= r.frames[1]
+
+
+def test_demo_predicts_again_after_the_model_file_changes(tmp_path, capsys):
+    from tools.demo import _forget_other_models_predictions
+
+    model, sub = tmp_path / "m.pth", tmp_path / "submission.json"
+    model.write_bytes(b"one model")
+    (tmp_path / "submission.json.parts").mkdir()
+    sub.write_text("{}")
+    _forget_other_models_predictions(str(sub), str(model))          # no record yet: another model's
+    assert not sub.exists() and not (tmp_path / "submission.json.parts").exists()
+    assert "another model file" in capsys.readouterr().out
+    sub.write_text("{}")
+    _forget_other_models_predictions(str(sub), str(model))          # same file: the submission resumes
+    assert sub.exists()
+    model.write_bytes(b"another model")
+    _forget_other_models_predictions(str(sub), str(model))
+    assert not sub.exists()

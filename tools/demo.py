@@ -23,6 +23,26 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
 
 
+def _forget_other_models_predictions(sub: str, model: str) -> None:
+    """The demo's submission resumes for the same model file; one left by another model file (after
+    ``make model``) is removed with its parts folder, and the file's hash recorded for next time."""
+    import hashlib
+    import shutil
+
+    from stvg.io import atomic_write_text
+
+    with open(model, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    marker = sub + ".model_sha256"
+    old = open(marker).read().strip() if os.path.isfile(marker) else None
+    if old != digest and (os.path.exists(sub) or os.path.exists(sub + ".parts")):
+        print(f"      {sub} was made with another model file: predicting again", flush=True)
+        shutil.rmtree(sub + ".parts", ignore_errors=True)
+        if os.path.exists(sub):
+            os.remove(sub)
+    atomic_write_text(marker, digest + "\n")
+
+
 @tool_main(interrupted=RESUMES)
 def main(argv=None) -> int:
     ap = tool_parser(__doc__, config=False, overrides=False, device=False)
@@ -92,6 +112,7 @@ def main(argv=None) -> int:
 
     sub = os.path.join(a.out, "submission.json")
     print(f"[3/3] predicting all {len(videos)} videos -> {sub}", flush=True)
+    _forget_other_models_predictions(sub, a.model)
     summary = predict_dataset(predictor, [(v, videos[v].sentence) for v in sorted(videos)], sub,
                               video_paths={v: os.path.join(a.out, "videos", v) for v in videos}, progress=True)
     if summary.failures:
