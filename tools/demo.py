@@ -26,13 +26,12 @@ KEYS = ("m_tIoU", "m_vIoU", "vIoU@0.3", "vIoU@0.5")
 def _forget_other_models_predictions(sub: str, model: str) -> None:
     """The demo's submission resumes for the same model file; one left by another model file (after
     ``make model``) is removed with its parts folder, and the file's hash recorded for next time."""
-    import hashlib
     import shutil
 
     from stvg.io import atomic_write_text
+    from stvg.model_file import file_sha256
 
-    with open(model, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = file_sha256(model)
     marker = sub + ".model_sha256"
     old = open(marker).read().strip() if os.path.isfile(marker) else None
     if old != digest and (os.path.exists(sub) or os.path.exists(sub + ".parts")):

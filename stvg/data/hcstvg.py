@@ -30,7 +30,7 @@ from ..io import read_json
 from ..structures import Segment, Tube
 from .frames import file_to_index
 
-__all__ = ["VideoAnnotation", "Problem", "HCSTVGReport", "AnnotationError", "load_hcstvg", "load_hcstvg_queries",
+__all__ = ["VideoAnnotation", "Problem", "HCSTVGReport", "AnnotationError", "load_hcstvg", "load_hcstvg_queries", "group_by_video",
            "parse_entry", "HCSTVG_CLIP_SECONDS"]
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,15 @@ def load_hcstvg_queries(source: Union[str, Mapping[str, Any]], strict: bool = Fa
     if report.problems:
         log.warning(report.summary())
     return queries, report
+
+
+def group_by_video(queries: List[VideoAnnotation]) -> Dict[str, List[VideoAnnotation]]:
+    """:func:`load_hcstvg_queries`'s records by video id, each video's in file order (videos in order
+    of first appearance)."""
+    out: Dict[str, List[VideoAnnotation]] = {}
+    for q in queries:
+        out.setdefault(q.video_id, []).append(q)
+    return out
 
 
 def parse_entry(vid: str, entry: Any, clip_seconds: float = HCSTVG_CLIP_SECONDS,

@@ -170,18 +170,16 @@ def _load_table(path: str, parse: Callable, name: str) -> Tuple[List[VideoMoment
 def _load_hcstvg(path: str) -> Tuple[List[VideoMoments], AnnotationReport]:
     """HC-STVG v1/v2 files, and training files with several queries per video (a list of entries per
     video: :func:`stvg.data.load_hcstvg_queries`), grouped into one :class:`VideoMoments` per video."""
-    from stvg.data import load_hcstvg_queries
+    from stvg.data import group_by_video, load_hcstvg_queries
 
     records, hc_report = load_hcstvg_queries(path)
     report = AnnotationReport(source=path)
     for p in hc_report.problems:
         report.add(p.video_id, -1, f"video: {p.field}: {p.message.split(' (')[0]}")
-    grouped: Dict[str, list] = {}
     for rec in records:
         if rec.tube is None or rec.duration is None:
             report.add(rec.video_id, -1, "video: no ground-truth tube (query-only entry)")
-            continue
-        grouped.setdefault(rec.video_id, []).append(rec)
+    grouped = group_by_video([r for r in records if r.tube is not None and r.duration is not None])
     videos = []
     for vid, recs in grouped.items():
         spans = [[seg.start, seg.end] for seg in (r.tube.segment(r.fps) for r in recs)]

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stvg.data import load_hcstvg_queries
+from stvg.data import group_by_video, load_hcstvg_queries
 from stvg.structures import Tube
 from stvg.tube_geometry import GEOMETRY_DIM, tube_layout
 
@@ -175,9 +175,7 @@ class TubeDataset(Dataset):
         if not os.path.isdir(tubes_dir):
             raise FileNotFoundError(f"DATASET.TUBES: tube folder not found: {tubes_dir}")
         queries, report = load_hcstvg_queries(ann_path)
-        records: Dict[str, list] = {}         # video id -> its queries (several in a multi-query file)
-        for r in queries:
-            records.setdefault(r.video_id, []).append(r)
+        records = group_by_video(queries)     # several queries per video in a multi-query file
         no_gt = list(dict.fromkeys(r.video_id for r in queries if r.tube is None))
         if no_gt:
             log.warning("%s: %d entries without a ground-truth tube (query-only) cannot be trained or scored "

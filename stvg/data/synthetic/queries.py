@@ -62,13 +62,14 @@ def extra_queries(spec: VideoSpec, cfg: Config, max_queries: int) -> List[ExtraQ
             for start in range(len(p.track.spans) - length + 1):
                 if weight <= 0 or (p.pid, start, length) == own:
                     continue
-                if focus_tube(p, start, length, fps, min_s) is None:
+                frames = focus_tube(p, start, length, fps, min_s)
+                if frames is None:
                     continue
                 focus = p.track.spans[start:start + length]
                 unique = unique_descriptions(table, p.pid, start, tuple(s.action for s in focus),
                                              tuple(s.side for s in focus))
                 if unique:
-                    cands.append((p, start, length, unique))
+                    cands.append((p, start, frames, unique))
                     weights.append(weight)
     k = min(int(max_queries), len(cands))
     if k == 0:
@@ -77,10 +78,10 @@ def extra_queries(spec: VideoSpec, cfg: Config, max_queries: int) -> List[ExtraQ
     picks = rng.choice(len(cands), size=k, replace=False, p=w / w.sum())
     out = []
     for i in picks:
-        p, start, length, unique = cands[int(i)]
+        p, start, frames, unique = cands[int(i)]
         desc = choose_description(cfg, rng, unique, p.appearance)
         sentence = realize(desc, rng, skirt=p.appearance.skirt and "bottom" in desc.attr())
-        out.append(ExtraQuery(p.pid, start, desc, sentence, focus_tube(p, start, length, fps, min_s)))
+        out.append(ExtraQuery(p.pid, start, desc, sentence, frames))
     return out
 
 
