@@ -6,7 +6,8 @@ original frame's pixels). Scores are the SVM margins of the grouped windows (not
 0 is the decision boundary). The 64 x 128 window has a margin around the person; ``margins``
 trims that share of the window's width / height from each side. OpenCV groups overlapping windows
 (``group_threshold``); ``nms_iou`` in (0, 1) additionally runs ``torchvision.ops.nms`` on the
-grouped boxes (grouping leaves nested boxes of one person at different scales).
+grouped boxes (grouping leaves nested boxes of one person at different scales). Detections come best first
+(ties by box): OpenCV's multi-threaded search returns them in a run-dependent order.
 """
 from __future__ import annotations
 
@@ -76,6 +77,10 @@ class HOGDetector(PersonDetector):
         mx, my = self.margins[0] * r[:, 2], self.margins[1] * r[:, 3]
         boxes = np.stack([r[:, 0] + mx, r[:, 1] + my, r[:, 0] + r[:, 2] - mx, r[:, 1] + r[:, 3] - my], 1)
         scores = np.asarray(weights, dtype=np.float64).reshape(-1)
+        # OpenCV's threads append windows in a run-dependent order: sort best first (ties by box)
+        # so that the same frame always gives the same list, whatever cv2.getNumThreads().
+        order = np.lexsort((boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], -scores))
+        boxes, scores = boxes[order], scores[order]
         if 0.0 < self.nms_iou < 1.0 and len(scores) > 1:
             keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.nms_iou).numpy()
             boxes, scores = boxes[keep], scores[keep]

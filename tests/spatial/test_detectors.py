@@ -104,6 +104,27 @@ def test_hog_upscale_finds_small_people(pedestrian_image):
     assert out.boxes[:, 2].max() <= 80 and out.boxes[:, 3].max() <= 105  # original pixels
 
 
+def test_hog_order_is_canonical_whatever_the_opencv_threads(pedestrian_image):
+    """OpenCV's threads append windows in a run-dependent order; the backend sorts them (best
+    first, ties by box), so one frame gives one list with 1 or 2 threads, run after run."""
+    frame = np.concatenate([np.concatenate([pedestrian_image] * 3, 1)] * 2, 0)  # 6 copies, many windows
+    det = build_detector("hog", upscale=1.5, score_threshold=-1.0)
+    before = cv2.getNumThreads()
+    try:
+        runs = []
+        for n in (1, 2, 2, 2):
+            cv2.setNumThreads(n)
+            runs.append(det._detect_one(frame))
+    finally:
+        cv2.setNumThreads(before)
+    boxes, scores = runs[0]
+    assert len(scores) >= 6
+    assert (np.diff(scores) <= 0).all()
+    for b, s in runs[1:]:
+        np.testing.assert_array_equal(b, boxes)
+        np.testing.assert_array_equal(s, scores)
+
+
 def test_hog_without_hogdescriptor_says_why(monkeypatch):
     monkeypatch.delattr(cv2, "HOGDescriptor")  # OpenCV 5 has no HOG people detector
     with pytest.raises(ImportError, match="opencv-python-headless<5"):
