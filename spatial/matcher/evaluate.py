@@ -46,7 +46,7 @@ class MatcherEvaluator:
             row = {"top1": 0.0, "viou": 0.0, "oracle": 0.0, "oracle_viou": 0.0, "random": 0.0, "random_viou": 0.0,
                    "largest": 0.0, "largest_viou": 0.0, **{f"r{k}": 0.0 for k in self.ks}}
             self.rows.append(row)
-            self.predictions.append({"video_id": video.video_id, "ranking": [], "scores": [], "viou": 0.0,
+            self.predictions.append({"video_id": video.video_id, "sentence": video.sentence, "ranking": [], "scores": [], "viou": 0.0,
                                      "reason": video.reason or "no tubes"})
             return
         s = scores.detach().double().cpu()
@@ -62,7 +62,7 @@ class MatcherEvaluator:
                "largest": float(v[largest] > t), "largest_viou": float(v[largest]),
                **{f"r{k}": float((v[order[:k]] > t).any()) for k in self.ks}}
         self.rows.append(row)
-        self.predictions.append({"video_id": video.video_id, "ranking": order.tolist(),
+        self.predictions.append({"video_id": video.video_id, "sentence": video.sentence, "ranking": order.tolist(),
                                  "scores": [round(float(s[i]), 6) for i in order], "viou": float(v[order[0]]),
                                  "reason": ""})
 

@@ -2,7 +2,7 @@
 backend reading the videos. What ``tools/test_matcher.py`` calls.
 
 Outputs (each optional): ``out`` metrics JSON (:mod:`spatial.matcher.evaluate`), ``predictions``
-JSON ``[{"video_id", "ranking" (tube indices of the tube file, best first), "scores", "viou" (of the
+JSON ``[{"video_id", "sentence" (a video may hold several queries), "ranking" (tube indices of the tube file, best first), "scores", "viou" (of the
 first), "reason" (why a video has no ranking, e.g. "no tubes")}]``, and the resolved config next to
 the first of them (``<out>.config.yaml``).
 """

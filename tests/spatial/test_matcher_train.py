@@ -144,7 +144,7 @@ def test_tools_train_and_test_end_to_end(tmp_path, data, capsys):
     for key in ("top1_acc", "mean_viou", "recall@1", "recall@5", "oracle_acc", "random_acc", "largest_acc"):
         assert key in metrics
     preds = json.load(open(pred))
-    assert len(preds) == 8 and all(len(p["ranking"]) == 4 for p in preds)
+    assert len(preds) == 8 and all(len(p["ranking"]) == 4 and p["sentence"] for p in preds)
     assert (tmp_path / "m.config.yaml").is_file()
     # a video without features is an error naming it, unless skipped
     with h5py.File(h5, "a") as f:
