@@ -3,7 +3,8 @@
 
     python bench/bench_join_verifier.py --matcher gt=runs/m_gt/best.pth --matcher proposals=runs/m_prop/best.pth \
         [--model models/stvg_synthetic.pth] [--ann outputs/demo_model/data/val.json] \
-        [--tubes outputs/demo_model/tubes] [--features outputs/demo_model/features.h5] [--out table.json]
+        [--tubes outputs/demo_model/tubes] [--features outputs/demo_model/features.h5] [--out table.json] \
+        [--variant "top20=TOP_MOMENTS 20 MOMENT_POW 0.5" ...]
 
 The temporal stage, the features, the tubes and the join options are the model file's (``--model``,
 a two_stage model file); only its matcher is replaced by each ``--matcher NAME=CHECKPOINT`` in turn
@@ -17,13 +18,16 @@ against the annotations: m_tIoU, m_vIoU, vIoU@0.3, vIoU@0.5, %; and ``moment@0.5
 sentences whose answer's interval has tIoU >= 0.5 with the ground-truth span):
 
 * oracle pair: the best answer among every (top moment, tube) pair the join can give (its own
-  TUBE_COVERAGE rule), i.e. the ceiling of any matcher with this temporal stage and these tubes;
+  TUBE_COVERAGE rule), i.e. the ceiling of any matcher with this temporal stage and these tubes
+  (and the same for each ``--variant``'s moments);
 * temporal top-1 moment with the best tube by the oracle (the ceiling when the join trusts MMN's order);
 * per matcher: the model file's join (``join``: PAIR_SCORE product by default), the same with
   PAIR_SCORE temporal_first (MMN's best moment, the matcher picks the tube), the matcher alone
   ranking the same pairs (every moment's MMN score set equal: how well it verifies moments by
   itself), and the ground-truth span with the matcher's best tube seen through it (the spatial
-  stage alone, as in training's "gt" window).
+  stage alone, as in training's "gt" window);
+* per matcher and ``--variant NAME=KEY VALUE ...``: the model file's join with those options
+  changed (``stvg.join.join_config`` overrides, as ``--join`` of the tools).
 
 Prints the table; no timing.
 """
@@ -51,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--features", default=os.path.join(REPO, "outputs", "demo_model", "features.h5"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="", help="also write the table as JSON here")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=KEY VALUE ...",
+                    help="another join: the model file's with these options changed, repeatable")
     a = ap.parse_args(argv)
 
     import h5py
@@ -89,6 +95,11 @@ def main(argv=None) -> int:
     tubes = read_tube_folder(a.tubes, list(anns))
     own = dict(predictor.join)
     joins = {"join": join_config(own), "temporal_first": join_config({**own, "PAIR_SCORE": "temporal_first"})}
+    for item in a.variant:
+        name, sep, opts = item.partition("=")
+        if not sep or not name or name in joins:
+            ap.error(f"--variant {item!r}: expected a new NAME=KEY VALUE ...")
+        joins[name] = join_config(own, opts.split(), source=f"--variant {name}")
     preds: Dict[str, Dict[str, dict]] = {}
     oracle, top1_oracle = {}, {}
     with h5py.File(a.features, "r") as f:
@@ -101,15 +112,19 @@ def main(argv=None) -> int:
                 vid, g["features"][()], g["clip_frames"][()], g["frame_indices"][()], float(g.attrs["fps"]),
                 int(g.attrs["num_frames"]), int(g.attrs["width"]), int(g.attrs["height"]), tubes[vid], roi)
             gt_tube = ann.tube
+            seen = {}
             for name, m in models.items():
                 predictor.matcher = m
                 for jname, jopts in joins.items():
                     predictor.join = jopts
                     r = predictor.ground(prep, [ann.sentence], top_k=0)[0]
+                    seen[jname] = r   # the moments of each join (the same for every matcher)
                     if len(r.tube):
                         preds.setdefault(f"{name}: {jname}", {})[vid] = r.entry()
+                base = seen["join"]   # the model file's own moments: the rows below and the oracle
                 # the verifier alone: the same pairs and matcher scores, every moment's MMN score set equal
-                alone = join_pairs(r.moment_frames, torch.ones(len(r.moment_frames)), prep.tubes, r.matcher_scores,
+                alone = join_pairs(base.moment_frames, torch.ones(len(base.moment_frames)), prep.tubes,
+                                   base.matcher_scores,
                                    joins["join"], top_k=1)
                 if alone:
                     preds.setdefault(f"{name}: matcher alone ranks the pairs", {})[vid] = tube_to_entry(alone[0].tube)
@@ -123,18 +138,25 @@ def main(argv=None) -> int:
                         preds.setdefault(f"{name}: GT span + matcher tube", {})[vid] = tube_to_entry(best)
             predictor.join = joins["join"]
             # every answer the join can give: all (moment, tube) pairs, scored alike
-            moments, scores = r.moment_frames, r.moment_scores
-            pairs = join_pairs(moments, scores, prep.tubes, torch.ones(len(moments), len(prep.tubes)),
-                               predictor.join)
-            if pairs:
+            for jname, r in seen.items():
+                if jname == "temporal_first":
+                    continue
+                moments, scores = r.moment_frames, r.moment_scores
+                pairs = join_pairs(moments, scores, prep.tubes, torch.ones(len(moments), len(prep.tubes)),
+                                   joins[jname])
+                if not pairs:
+                    continue
                 v = [float(tube_viou(p.tube, gt_tube)) for p in pairs]
-                oracle[vid] = tube_to_entry(pairs[int(np.argmax(v))].tube)
-                top = int(torch.argmax(scores))
-                firsts = [(x, p) for x, p in zip(v, pairs) if p.moment == top]
-                if firsts:
-                    top1_oracle[vid] = tube_to_entry(max(firsts, key=lambda t: t[0])[1].tube)
+                oracle.setdefault(jname, {})[vid] = tube_to_entry(pairs[int(np.argmax(v))].tube)
+                if jname == "join":
+                    top = int(torch.argmax(scores))
+                    firsts = [(x, p) for x, p in zip(v, pairs) if p.moment == top]
+                    if firsts:
+                        top1_oracle[vid] = tube_to_entry(max(firsts, key=lambda t: t[0])[1].tube)
 
-    rows = {"oracle pair (top moments x tubes)": oracle, "oracle tube in MMN's top-1 moment": top1_oracle}
+    rows = {"oracle pair (top moments x tubes)": oracle.get("join", {}),
+            "oracle tube in MMN's top-1 moment": top1_oracle}
+    rows.update({f"oracle pair, {k}": v for k, v in oracle.items() if k != "join"})
     rows.update({k: preds.get(k, {}) for k in sorted(preds, key=lambda k: (k.split(": ")[1], k))})
     n = len(anns)
     table = {}

@@ -10,7 +10,7 @@ them); ``matcher_scores Tensor[M, N]``: the matcher's score of tube n seen throu
 Every (moment m, tube n) pair is scored, for the tube's coverage ``c`` = share of the interval's
 frames on which the tube has a box (0 when it has none there: such pairs are dropped):
 
-* ``PAIR_SCORE: product`` (default): ``mmn_m * t_mn * c ** COVERAGE_POW``;
+* ``PAIR_SCORE: product`` (default): ``mmn_m ** MOMENT_POW * t_mn * c ** COVERAGE_POW``;
 * ``PAIR_SCORE: temporal_first``: the best moment first (by ``mmn_m``), and within a moment the tube
   with the best ``t_mn * c ** COVERAGE_POW``; pairs are ranked moment by moment.
 
@@ -47,6 +47,7 @@ JOIN_DEFAULTS = {
     "MATCHER_NORM": "none",       # none (raw score clamped at 0) | softmax (over the tubes, per moment)
     "MATCHER_TEMPERATURE": 0.1,   # softmax temperature (MATCHER_NORM softmax)
     "COVERAGE_POW": 1.0,          # exponent of the tube's coverage of the interval (0: ignored)
+    "MOMENT_POW": 1.0,            # exponent of the temporal score (0: the matcher alone ranks the pairs)
     "TOP_MOMENTS": 5,             # moments of the temporal stage (after NMS) paired with the tubes
     "NMS_THRESH": 0.5,            # temporal NMS of the moments (IoU above this is suppressed)
     "WINDOW_SECONDS": 0.0,        # long videos: window length; 0 = the temporal model's training clip length
@@ -73,6 +74,8 @@ def join_config(values: Union[None, Mapping, Config] = None, overrides: Iterable
         raise ConfigError(f"{source}: MATCHER_TEMPERATURE must be > 0, got {cfg.MATCHER_TEMPERATURE}")
     if cfg.COVERAGE_POW < 0:
         raise ConfigError(f"{source}: COVERAGE_POW must be >= 0, got {cfg.COVERAGE_POW}")
+    if cfg.MOMENT_POW < 0:
+        raise ConfigError(f"{source}: MOMENT_POW must be >= 0, got {cfg.MOMENT_POW}")
     if cfg.TOP_MOMENTS < 1:
         raise ConfigError(f"{source}: TOP_MOMENTS must be >= 1, got {cfg.TOP_MOMENTS}")
     if not 0.0 <= cfg.NMS_THRESH <= 1.0:
@@ -90,7 +93,7 @@ def join_config(values: Union[None, Mapping, Config] = None, overrides: Iterable
 @dataclass
 class JoinedPair:
     """One (moment, tube) answer: ``first``/``last`` frames (0-based, inclusive) of the answer's
-    interval, ``tube`` with a box on each of them; ``score`` = ``mmn * t * c ** COVERAGE_POW`` (the
+    interval, ``tube`` with a box on each of them; ``score`` = ``mmn ** MOMENT_POW * t * c ** COVERAGE_POW`` (the
     product, whatever the ranking rule), the parts it was made of (``mmn_score``, ``matcher_score``
     raw, ``coverage``), and the indices it came from."""
 
@@ -163,7 +166,9 @@ def join_pairs(moments: torch.Tensor, moment_scores: torch.Tensor, tubes: Sequen
     cover = torch.tensor([[coverage(t, int(a), int(b)) for t in tubes] for a, b in moments.tolist()],
                          dtype=torch.float64)
     tube_part = weights * cover ** float(opts["COVERAGE_POW"])
-    pair = moment_scores[:, None] * tube_part
+    power = float(opts["MOMENT_POW"])
+    temporal = moment_scores if power == 1.0 else moment_scores.clamp(min=0) ** power  # 0 ** 0 = 1
+    pair = temporal[:, None] * tube_part
     if opts["PAIR_SCORE"] == "product":
         order = torch.sort(pair.flatten(), descending=True, stable=True).indices.tolist()
     else:  # temporal_first: moments by score, tubes by their part within each moment

@@ -65,6 +65,20 @@ def test_coverage_power_zero_ignores_coverage():
                       join_config({"COVERAGE_POW": 0.0}))[0].tube_index == 1      # 0.5 vs 0.6
 
 
+def test_moment_power_by_hand():
+    tubes = [box_tube(0, 9), box_tube(0, 9, x=50)]
+    moments, scores = torch.tensor([[0, 4], [5, 9]]), torch.tensor([0.8, 0.4])
+    matcher = torch.tensor([[0.5, 0.1], [0.1, 0.9]])       # coverage 1 everywhere
+    first = lambda opts: join_pairs(moments, scores, tubes, matcher, join_config(opts))[0]
+    assert (first({}).moment, first({}).score) == (0, pytest.approx(0.8 * 0.5))        # 0.40 vs 0.36
+    half = first({"MOMENT_POW": 0.5})
+    assert (half.moment, half.tube_index) == (1, 1) and half.score == pytest.approx(0.4 ** 0.5 * 0.9)
+    alone = join_pairs(moments, scores, tubes, matcher, join_config({"MOMENT_POW": 0.0}))
+    assert [p.score for p in alone] == pytest.approx([0.9, 0.5, 0.1, 0.1])
+    with pytest.raises(ConfigError, match="MOMENT_POW"):
+        join_config({"MOMENT_POW": -1.0})
+
+
 def test_softmax_normalisation_by_hand():
     tubes = [box_tube(0, 9), box_tube(0, 9, x=50)]
     pairs = join_pairs(torch.tensor([[0, 9]]), torch.tensor([0.5]), tubes, torch.tensor([[1.0, 0.0]]),
