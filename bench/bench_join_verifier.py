@@ -23,8 +23,8 @@ sentences whose answer's interval has tIoU >= 0.5 with the ground-truth span):
 * temporal top-1 moment with the best tube by the oracle (the ceiling when the join trusts MMN's order);
 * per matcher: the model file's join (``join``: PAIR_SCORE product by default), the same with
   PAIR_SCORE temporal_first (MMN's best moment, the matcher picks the tube), the matcher alone
-  ranking the same pairs (every moment's MMN score set equal: how well it verifies moments by
-  itself), and the ground-truth span with the matcher's best tube seen through it (the spatial
+  ranking the same pairs (the join with MOMENT_POW 0: every moment's MMN score weighs the same, so
+  this shows how well the matcher verifies moments by itself), and the ground-truth span with the matcher's best tube seen through it (the spatial
   stage alone, as in training's "gt" window);
 * per matcher and ``--variant NAME=KEY VALUE ...``: the model file's join with those options
   changed (``stvg.join.join_config`` overrides, as ``--join`` of the tools).
@@ -94,7 +94,9 @@ def main(argv=None) -> int:
     anns, _ = load_hcstvg(a.ann)
     tubes = read_tube_folder(a.tubes, list(anns))
     own = dict(predictor.join)
-    joins = {"join": join_config(own), "temporal_first": join_config({**own, "PAIR_SCORE": "temporal_first"})}
+    alone = "matcher alone ranks the pairs"   # the same moments, every MMN score weighing the same
+    joins = {"join": join_config(own), "temporal_first": join_config({**own, "PAIR_SCORE": "temporal_first"}),
+             alone: join_config({**own, "MOMENT_POW": 0.0})}
     for item in a.variant:
         name, sep, opts = item.partition("=")
         if not sep or not name or name in joins:
@@ -112,22 +114,15 @@ def main(argv=None) -> int:
                 vid, g["features"][()], g["clip_frames"][()], g["frame_indices"][()], float(g.attrs["fps"]),
                 int(g.attrs["num_frames"]), int(g.attrs["width"]), int(g.attrs["height"]), tubes[vid], roi)
             gt_tube = ann.tube
-            seen = {}
+            seen = {}   # join name -> the last matcher's result (the moments do not depend on the matcher)
             for name, m in models.items():
                 predictor.matcher = m
                 for jname, jopts in joins.items():
                     predictor.join = jopts
                     r = predictor.ground(prep, [ann.sentence], top_k=0)[0]
-                    seen[jname] = r   # the moments of each join (the same for every matcher)
+                    seen[jname] = r
                     if len(r.tube):
                         preds.setdefault(f"{name}: {jname}", {})[vid] = r.entry()
-                base = seen["join"]   # the model file's own moments: the rows below and the oracle
-                # the verifier alone: the same pairs and matcher scores, every moment's MMN score set equal
-                alone = join_pairs(base.moment_frames, torch.ones(len(base.moment_frames)), prep.tubes,
-                                   base.matcher_scores,
-                                   joins["join"], top_k=1)
-                if alone:
-                    preds.setdefault(f"{name}: matcher alone ranks the pairs", {})[vid] = tube_to_entry(alone[0].tube)
                 if prep.tubes:   # the spatial stage alone, in the ground-truth span
                     window = (gt_tube.start_frame, gt_tube.end_frame)
                     s = m.score(prep.tubes, torch.from_numpy(np.ascontiguousarray(prep.roi_features)),
@@ -136,10 +131,10 @@ def main(argv=None) -> int:
                     best = prep.tubes[int(torch.argmax(s))].crop(*window)
                     if len(best):
                         preds.setdefault(f"{name}: GT span + matcher tube", {})[vid] = tube_to_entry(best)
-            predictor.join = joins["join"]
-            # every answer the join can give: all (moment, tube) pairs, scored alike
+            # every answer the join can give: all (moment, tube) pairs, scored alike, for the model
+            # file's moments and each variant's (temporal_first and the matcher alone have the former)
             for jname, r in seen.items():
-                if jname == "temporal_first":
+                if jname in ("temporal_first", alone):
                     continue
                 moments, scores = r.moment_frames, r.moment_scores
                 pairs = join_pairs(moments, scores, prep.tubes, torch.ones(len(moments), len(prep.tubes)),

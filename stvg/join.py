@@ -8,7 +8,8 @@ the temporal stage's top moments with their scores ``Tensor[M]``; the candidate 
 them); ``matcher_scores Tensor[M, N]``: the matcher's score of tube n seen through moment m's window.
 
 Every (moment m, tube n) pair is scored, for the tube's coverage ``c`` = share of the interval's
-frames on which the tube has a box (0 when it has none there: such pairs are dropped):
+frames on which the tube has a box (0 when it has none there: such pairs are dropped) and the
+temporal score ``mmn_m`` clamped at 0 (MMN's test scores lie in [0, 1]):
 
 * ``PAIR_SCORE: product`` (default): ``mmn_m ** MOMENT_POW * t_mn * c ** COVERAGE_POW``;
 * ``PAIR_SCORE: temporal_first``: the best moment first (by ``mmn_m``), and within a moment the tube
@@ -166,9 +167,7 @@ def join_pairs(moments: torch.Tensor, moment_scores: torch.Tensor, tubes: Sequen
     cover = torch.tensor([[coverage(t, int(a), int(b)) for t in tubes] for a, b in moments.tolist()],
                          dtype=torch.float64)
     tube_part = weights * cover ** float(opts["COVERAGE_POW"])
-    power = float(opts["MOMENT_POW"])
-    temporal = moment_scores if power == 1.0 else moment_scores.clamp(min=0) ** power  # 0 ** 0 = 1
-    pair = temporal[:, None] * tube_part
+    pair = (moment_scores.clamp(min=0) ** float(opts["MOMENT_POW"]))[:, None] * tube_part  # 0 ** 0 = 1
     if opts["PAIR_SCORE"] == "product":
         order = torch.sort(pair.flatten(), descending=True, stable=True).indices.tolist()
     else:  # temporal_first: moments by score, tubes by their part within each moment
