@@ -33,11 +33,10 @@ actions of this synthetic task, nothing about real video. Prints the table and e
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -45,21 +44,23 @@ import torch.nn.functional as F
 from torch import nn
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ACTIONS = ("walk_left", "walk_right", "stand", "jump", "wave", "crouch", "turn", "enter", "leave")
+sys.path.insert(0, REPO)
+from stvg.data.synthetic.actions import ACTIONS  # noqa: E402  (the generator's 9 actions, in its order)
 CROP_H, CROP_W, LAG = 64, 32, 2
 
 
 def person_of(tube, people: Dict[str, dict]) -> Optional[str]:
-    """The generator's person a detected tube follows (see the module docstring), or None."""
+    """The generator's person a detected tube follows (see the module docstring), or None.
+    ``people``: ``all_tubes.json``'s challenge-format tube per person."""
     from stvg.ops import box_iou_aligned_np
+    from stvg.submission import entry_to_tube
     frames, boxes = tube.frames.numpy(), tube.boxes.numpy().astype(np.float64)
     best, who = 0.0, None
     for pid, p in people.items():
-        gt = np.full((len(frames), 4), np.nan)
-        for k, f in enumerate(frames):
-            b = p["bbox"].get(str(int(f) + 1))
-            if b is not None:
-                gt[k] = b
+        person = entry_to_tube(p)
+        pf = person.frames.numpy()
+        at = np.searchsorted(pf, frames).clip(max=len(pf) - 1)
+        gt = np.where((pf[at] == frames)[:, None], person.boxes.numpy()[at].astype(np.float64), np.nan)
         share = float((box_iou_aligned_np(boxes, gt) >= 0.4).mean())
         if share > best:
             best, who = share, pid
@@ -81,16 +82,18 @@ def majority(labels: np.ndarray) -> int:
 
 def collect(work: str, split: str, count: int, crops: bool):
     """Per labelled tube: RoI ``[S, C]``, geometry ``[S, G]``, segment labels ``[S]``; with ``crops``
-    also the crops ``[R, 6, H, W]`` (float16), their labels ``[R]`` and segment of each ``[R]``."""
+    also the crops ``[R, 6, H, W]`` (float16), their labels ``[R]`` and the (tube, segment) of each
+    ``int64[R, 2]`` (segment -1: the crop's frame lies in none of the tube's segment spans)."""
     import h5py
     from torchvision.ops import roi_align
 
     from spatial.tubes import read_tube_folder
     from stvg.tube_geometry import tube_layout
+    from stvg.io import read_json
     from stvg.video import VideoReader
 
-    meta = json.load(open(os.path.join(work, "data", "meta.json")))["videos"]
-    people_boxes = json.load(open(os.path.join(work, "data", "all_tubes.json")))
+    meta = read_json(os.path.join(work, "data", "meta.json"), "meta.json")["videos"]
+    people_boxes = read_json(os.path.join(work, "data", "all_tubes.json"), "all_tubes.json")
     vids = [v for v in meta if meta[v]["split"] == split][:count]
     tubes = read_tube_folder(os.path.join(work, "tubes"), vids)
     roi, geo, seg_lab, crop_x, crop_y, crop_seg = [], [], [], [], [], []
@@ -101,7 +104,7 @@ def collect(work: str, split: str, count: int, crops: bool):
             if not tubes[vid]:
                 continue
             lay = tube_layout(tubes[vid], fi, g["roi_features"].shape[1], g.attrs["width"], g.attrs["height"], nf)
-            frames = None
+            frames, at = None, None
             for i, tube in enumerate(tubes[vid]):
                 pid = person_of(tube, people_boxes[vid]["people"])
                 if pid is None:
@@ -113,24 +116,27 @@ def collect(work: str, split: str, count: int, crops: bool):
                 seg_lab.append([majority(lab[a:b + 1]) for a, b in segs])
                 if not crops:
                     continue
-                if frames is None:
+                if frames is None:  # the sampled frames and those LAG before them, once per video
+                    need = sorted({int(x) for x in fi} | {max(int(x) - LAG, 0) for x in fi})
                     vr = VideoReader(os.path.join(work, "data", "videos", vid), num_threads=1)
-                    frames = torch.from_numpy(vr.get_frames(list(range(vr.num_frames)))).permute(0, 3, 1, 2).float() / 255
+                    frames = torch.from_numpy(vr.get_frames(need)).permute(0, 3, 1, 2).float() / 255
+                    at = {fr: k for k, fr in enumerate(need)}
                 pos = {int(fr): k for k, fr in enumerate(tube.frames.tolist())}
                 rows = [int(fr) for fr in fi if int(fr) in pos and lab[int(fr)] >= 0]
                 if not rows:
                     continue
                 boxes = torch.stack([tube.boxes[pos[fr]].float() for fr in rows])
                 idx = torch.arange(len(rows), dtype=torch.float32)[:, None]
-                now = roi_align(frames[rows], torch.cat([idx, boxes], 1), (CROP_H, CROP_W), aligned=True)
-                before = roi_align(frames[[max(fr - LAG, 0) for fr in rows]], torch.cat([idx, boxes], 1),
+                now = roi_align(frames[[at[fr] for fr in rows]], torch.cat([idx, boxes], 1), (CROP_H, CROP_W),
+                                aligned=True)
+                before = roi_align(frames[[at[max(fr - LAG, 0)] for fr in rows]], torch.cat([idx, boxes], 1),
                                    (CROP_H, CROP_W), aligned=True)
                 crop_x.append(torch.cat([now, now - before], 1).half())
                 crop_y.append(torch.from_numpy(lab[rows]))
                 fr = np.array(rows)[:, None]
                 inside = (segs[None, :, 0] <= fr) & (fr <= segs[None, :, 1])   # a crop's segment: the one holding its frame
                 seg_of = np.where(inside.any(1), inside.argmax(1), -1)
-                crop_seg.append(torch.from_numpy(np.where(seg_of >= 0, (len(roi) - 1) * 1000 + seg_of, -1)))
+                crop_seg.append(torch.from_numpy(np.stack([np.full(len(rows), len(roi) - 1), seg_of], 1)))
     out = (np.stack(roi), np.stack(geo), np.array(seg_lab, np.int64))
     if crops:
         out += (torch.cat(crop_x), torch.cat(crop_y), torch.cat(crop_seg))
@@ -230,14 +236,14 @@ def main(argv=None) -> int:
             logits = torch.cat([net(x.float()) for x in va[3].split(512)])
         rows["crop CNN, per sampled frame"] = score(logits.argmax(1), va[4])
         # per segment: mean logits of the segment's crops, against the segment's label
-        held = va[5] >= 0
-        keys, inv = torch.unique(va[5][held], return_inverse=True)
+        held = va[5][:, 1] >= 0
+        keys, inv = torch.unique(va[5][held], dim=0, return_inverse=True)   # [U, 2] (tube, segment)
         pooled = torch.zeros(len(keys), logits.shape[1]).index_add_(0, inv, logits[held])
-        pooled /= torch.bincount(inv, minlength=len(keys)).clamp(min=1)[:, None].float()
-        seg_y = torch.from_numpy(va[2])[keys // 1000, keys % 1000]
+        pooled /= torch.bincount(inv, minlength=len(keys))[:, None].float()
+        seg_y = torch.from_numpy(va[2])[keys[:, 0], keys[:, 1]]
         rows["crop CNN, per segment"] = score(pooled.argmax(1), seg_y)
         # late fusion with the geometry conv probe: summed log-probabilities on the same segments
-        fused = F.log_softmax(pooled, 1) + F.log_softmax(geo_logits[keys // 1000, :, keys % 1000], 1)
+        fused = F.log_softmax(pooled, 1) + F.log_softmax(geo_logits[keys[:, 0], :, keys[:, 1]], 1)
         rows["crop CNN + conv geometry (late fusion)"] = score(fused.argmax(1), seg_y)
         seconds["crop CNN"] = time.perf_counter() - t
     print(f"\n{'probe (val accuracy)':42s} {'acc':>6s} {'major':>6s}  " + " ".join(f"{x[:7]:>7s}" for x in ACTIONS))
