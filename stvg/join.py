@@ -28,6 +28,15 @@ The answer of a pair (``TUBE_COVERAGE``), where the tube does not cover the whol
 
 Either way the returned tube has a box on every frame of the returned interval. Ties keep the lower
 moment index, then the lower tube index (stable sorts).
+
+``SPAN_MODE: runs`` (a matcher with a span head, :mod:`spatial.matcher.span`): the candidates are not
+MMN's moments x the tubes but each tube's own best run of segments (:func:`join_runs`): tube n with its
+run's frames, scored ``v_n * t_n ** SPAN_MATCHER_POW * mmn_n ** SPAN_MOMENT_POW``, where ``v_n`` is the
+run's expected vIoU from the span head, ``t_n`` the matcher's score of the tube seen through its run
+(clamped at 0) and ``mmn_n`` MMN's test score of the moment-map cell of highest temporal IoU with the
+run (clamped at 0). The other options keep their meaning where they apply (TUBE_COVERAGE); the
+moment options (TOP_MOMENTS, NMS_THRESH, MOMENT_POW, PAIR_SCORE, MATCHER_NORM) only shape the
+moments reported beside the answer.
 """
 from __future__ import annotations
 
@@ -40,7 +49,7 @@ import torch
 from .config import Config, ConfigError, load_config
 from .structures import Tube
 
-__all__ = ["JOIN_DEFAULTS", "join_config", "JoinedPair", "join_pairs", "fill_tube", "coverage"]
+__all__ = ["JOIN_DEFAULTS", "join_config", "JoinedPair", "join_pairs", "join_runs", "fill_tube", "coverage"]
 
 JOIN_DEFAULTS = {
     "TUBE_COVERAGE": "keep",      # keep | cut (see the module docstring)
@@ -54,10 +63,13 @@ JOIN_DEFAULTS = {
     "WINDOW_SECONDS": 0.0,        # long videos: window length; 0 = the temporal model's training clip length
     "WINDOW_OVERLAP": 0.5,        # share of a window overlapping the next one, in [0, 1)
     "WINDOW_TOLERANCE": 0.25,     # a section up to (1 + this) x the window length is one window
+    "SPAN_MODE": "off",           # off | runs (each tube's span-head run is a candidate; see the docstring)
+    "SPAN_MATCHER_POW": 1.0,      # runs: exponent of the matcher's score of the tube through its run
+    "SPAN_MOMENT_POW": 0.0,       # runs: exponent of MMN's score of the run (0: MMN does not weigh)
 }
 
 _CHOICES = {"TUBE_COVERAGE": ("keep", "cut"), "PAIR_SCORE": ("product", "temporal_first"),
-            "MATCHER_NORM": ("none", "softmax")}
+            "MATCHER_NORM": ("none", "softmax"), "SPAN_MODE": ("off", "runs")}
 
 
 def join_config(values: Union[None, Mapping, Config] = None, overrides: Iterable[str] = (),
@@ -86,6 +98,9 @@ def join_config(values: Union[None, Mapping, Config] = None, overrides: Iterable
                           f"got {cfg.WINDOW_SECONDS}")
     if not 0.0 <= cfg.WINDOW_OVERLAP < 1.0:
         raise ConfigError(f"{source}: WINDOW_OVERLAP must be in [0, 1), got {cfg.WINDOW_OVERLAP}")
+    for key in ("SPAN_MATCHER_POW", "SPAN_MOMENT_POW"):
+        if cfg[key] < 0:
+            raise ConfigError(f"{source}: {key} must be >= 0, got {cfg[key]}")
     if cfg.WINDOW_TOLERANCE < 0:
         raise ConfigError(f"{source}: WINDOW_TOLERANCE must be >= 0, got {cfg.WINDOW_TOLERANCE}")
     return cfg.freeze()
@@ -192,6 +207,44 @@ def join_pairs(moments: torch.Tensor, moment_scores: torch.Tensor, tubes: Sequen
         seen.add(key)
         out.append(JoinedPair(i, j, first, last, fill_tube(tube, first, last), float(pair[i, j]),
                               float(moment_scores[i]), float(matcher_scores[i, j]), float(cover[i, j])))
+        if top_k is not None and len(out) >= top_k:
+            break
+    return out
+
+
+def join_runs(runs: torch.Tensor, values: torch.Tensor, matcher_scores: torch.Tensor, moment_scores: torch.Tensor,
+              tubes: Sequence[Tube], opts: Mapping, top_k: Optional[int] = None) -> List[JoinedPair]:
+    """``SPAN_MODE runs``: each tube with its own run, scored and answered as the module docstring says,
+    best first (at most ``top_k``; runs where the tube has no box are dropped).
+
+    Args:
+        runs: ``int64[N, 2]`` first, last frame (inclusive) of tube n's run.
+        values: ``Tensor[N]`` the runs' expected vIoU (span head).
+        matcher_scores: ``Tensor[N]`` the matcher's score of tube n through its run.
+        moment_scores: ``Tensor[N]`` MMN's score of each run.
+        tubes: the N tubes; opts: a :func:`join_config`.
+    The pairs' ``moment`` is -1 (the run is the tube's own, not one of MMN's moments)."""
+    runs = torch.as_tensor(runs).long().cpu().reshape(-1, 2)
+    n = len(tubes)
+    values, matcher_scores, moment_scores = (torch.as_tensor(x).double().cpu().reshape(-1)
+                                             for x in (values, matcher_scores, moment_scores))
+    if not runs.shape[0] == values.shape[0] == matcher_scores.shape[0] == moment_scores.shape[0] == n:
+        raise ValueError(f"join_runs: {n} tubes, {runs.shape[0]} runs, {values.shape[0]} values, "
+                         f"{matcher_scores.shape[0]} matcher scores, {moment_scores.shape[0]} moment scores")
+    score = values.clamp(min=0) * matcher_scores.clamp(min=0) ** float(opts["SPAN_MATCHER_POW"]) \
+        * moment_scores.clamp(min=0) ** float(opts["SPAN_MOMENT_POW"])
+    out: List[JoinedPair] = []
+    for j in torch.sort(score, descending=True, stable=True).indices.tolist():
+        first, last = (int(v) for v in runs[j])
+        tube = tubes[j]
+        c = coverage(tube, first, last)
+        if c <= 0:
+            continue
+        if opts["TUBE_COVERAGE"] == "cut":
+            inside = tube.frames[(tube.frames >= first) & (tube.frames <= last)]
+            first, last = int(inside[0]), int(inside[-1])
+        out.append(JoinedPair(-1, j, first, last, fill_tube(tube, first, last), float(score[j]),
+                              float(moment_scores[j]), float(matcher_scores[j]), c))
         if top_k is not None and len(out) >= top_k:
             break
     return out

@@ -70,10 +70,10 @@ from .data.ids import video_id_of
 from .features.decode import DecodedVideo
 from .features.defaults import FEATURES_DEFAULTS, SETTINGS_SECTIONS, roi_description, roi_feature_dim
 from .features.extractor import FeatureExtractor
-from .join import JoinedPair, fill_tube, join_config, join_pairs
+from .join import JoinedPair, fill_tube, join_config, join_pairs, join_runs
 from .model_file import (FORMAT, FORMAT_VERSION, ModelFileError, file_sha256, portable, read_model_file,
                          state_dict_fingerprint, validate_model_file)
-from .ops import nms_1d, tube_viou
+from .ops import nms_1d, segment_iou, tube_viou
 from .structures import Segment, Tube
 from .submission import tube_to_entry
 from .tube_geometry import GEOMETRY_DIM, tube_layout
@@ -571,6 +571,9 @@ class STVGPredictor:
         else:
             self.mmn = temporal
             self.matcher = _build_matcher(data, self.configs.matcher, source).to(self.device)
+            if self.join.SPAN_MODE == "runs" and self.matcher.span_head is None:
+                raise ConfigError(f"{source}: join option SPAN_MODE runs needs a matcher with a span head "
+                                  f"(MODEL.SPAN_HEAD true); this model file's matcher has none")
         self._ground = {"two_stage": self._ground_two_stage, "tube_mmn": self._ground_tube_mmn}[self.mode]
 
     @classmethod
@@ -807,19 +810,56 @@ class STVGPredictor:
                 matcher_scores.append(torch.stack(rows) if rows else torch.zeros(0, len(tubes)))
         else:
             matcher_scores = [torch.zeros(len(segs), 0) for segs, _ in per_query]
+        runs = self._span_runs(prep, queries, windows, maps, valid) if self.join.SPAN_MODE == "runs" and tubes else None
         timings["matcher"] = time.perf_counter() - t
         t = time.perf_counter()
         results = []
         for qi, query in enumerate(queries):
             segs, scores = per_query[qi]
             mframes = self._moment_frames(prep, segs)
-            pairs = join_pairs(mframes, scores, tubes, matcher_scores[qi], self.join, top_k=top_k + 1)
+            if runs is not None:
+                pairs = join_runs(*(x[qi] for x in runs), tubes, self.join, top_k=top_k + 1)
+            else:
+                pairs = join_pairs(mframes, scores, tubes, matcher_scores[qi], self.join, top_k=top_k + 1)
             results.append(self._result(prep, query, pairs, windows, maps[:, qi], valid, segs, mframes, scores,
                                         matcher_scores[qi]))
         timings["join"] = time.perf_counter() - t
         for r in results:
             r.timings = dict(timings)
         return results
+
+    def _span_runs(self, prep: PreparedVideo, queries: List[str], windows, maps: torch.Tensor, valid: torch.Tensor):
+        """``SPAN_MODE runs``: per query ``(runs int64[N, 2], values [N], matcher scores [N], MMN scores [N])``
+        stacked over the queries (:func:`stvg.join.join_runs`'s inputs): each tube's span-head run, the
+        matcher's score of the tube through it, and MMN's score of the map cell (over all windows) of
+        highest temporal IoU with the run (ties: the first window, then the first cell)."""
+        tubes, m = prep.tubes, self.matcher
+        roi = m.check_roi(np.ascontiguousarray(prep.roi_features), len(tubes), prep.video_id)
+        try:
+            layout = tube_layout(tubes, prep.frame_indices, m.num_segments, prep.width, prep.height, prep.num_frames)
+        except ValueError as e:
+            raise ValueError(f"{prep.video_id}: {e}") from None
+        frames, values = m.span_answers(m.encode_tokens(queries, source=prep.video_id), roi, layout)  # [Q, N, ...]
+        sent = m.encode_sentences(queries, source=prep.video_id)
+        q, n = values.shape
+        mscore = torch.zeros(q, n)
+        for qi in range(q):
+            for j in range(n):
+                a, b = (int(x) for x in frames[qi, j])
+                mscore[qi, j] = m.score_layout(sent[qi:qi + 1], roi, layout, window=(a, b))[0, j].float().cpu()
+        # MMN's score of each run: the valid cell of highest temporal IoU with it, over the windows
+        g = valid.shape[0]
+        i, j = valid.nonzero(as_tuple=True)
+        cells, cell_scores = [], []
+        for wi, (ws, we) in enumerate(windows):
+            step = (we - ws) / g
+            cells.append(torch.stack([ws + i.double() * step, ws + (j.double() + 1) * step], -1))
+            cell_scores.append(maps[wi][:, i, j].double())                                 # [Q, C]
+        cells, cell_scores = torch.cat(cells), torch.cat(cell_scores, 1)
+        secs = torch.stack([frames[..., 0].double() / prep.fps, (frames[..., 1].double() + 1) / prep.fps], -1)
+        best = segment_iou(secs.reshape(-1, 2), cells).argmax(1).view(q, n)                # first maximum
+        mmn = cell_scores.gather(1, best)
+        return frames, values, mscore, mmn
 
     def _result(self, prep: PreparedVideo, query: str, pairs: List[JoinedPair], windows, maps, valid,
                 segs, mframes, scores, mscores) -> STVGResult:

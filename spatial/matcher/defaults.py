@@ -83,6 +83,9 @@ MATCHER_DEFAULTS = {
         "IOU_SCALE": 10.0,
         "SCORE_POW": 1.0,
         "OUTSIDE_PENALTY": 1.0,
+        "SPAN_HEAD": False,          # true: also a per-segment span head (spatial/matcher/span.py)
+        "SPAN_LAYERS": 2,
+        "SPAN_HEADS": 4,
     },
     "LOSS": {
         "POS_VIOU": 0.5,
@@ -96,6 +99,8 @@ MATCHER_DEFAULTS = {
         "W_IOU": 1.0,
         "MIN_IOU": 0.3,
         "MAX_IOU": 0.9,
+        "W_SPAN": 1.0,
+        "SPAN_IOU": 0.5,
     },
     "SOLVER": {
         "LR": 1e-3,

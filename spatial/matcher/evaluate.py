@@ -18,10 +18,10 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .data import MatcherVideo
+from .data import MatcherVideo, window_viou
 from stvg.tube_geometry import GEOMETRY_NAMES, window_mask
 
-__all__ = ["MatcherEvaluator", "evaluate_videos", "encode_video_sentences"]
+__all__ = ["MatcherEvaluator", "evaluate_videos", "encode_video_sentences", "evaluate_spans"]
 
 _W, _H = GEOMETRY_NAMES.index("w"), GEOMETRY_NAMES.index("h")
 
@@ -133,3 +133,35 @@ def evaluate_videos(model, videos: Sequence[MatcherVideo], window: str = "gt", k
             if progress is not None:
                 progress.update(len(chunk))
     return ev
+
+
+@torch.no_grad()
+def evaluate_spans(model, videos: Sequence[MatcherVideo],
+                   token_cache: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, float]:
+    """The span head's own answers (``MODEL.SPAN_HEAD``): per video, the (tube, run) of highest expected
+    vIoU (:meth:`TubeMatcher.span_answers`), scored against the ground truth. Returns ``span_m_viou``
+    (official vIoU of that tube cut to its run, :func:`spatial.matcher.data.window_viou`),
+    ``span_m_tiou`` (temporal IoU of the run's frames with the ground-truth span) and
+    ``span_best_tube_viou`` (the run of the tube with the highest span-restricted vIoU, scored the same
+    way: the head's temporal answer given the right person). Videos without tubes or ground truth
+    count 0. ``token_cache``: ``{sentence: Tensor[L, hidden]}`` token states of a frozen encoder
+    (:func:`spatial.matcher.train.token_text_cache`); sentences not in it are encoded."""
+    from .span import pad_tokens
+    rows = []
+    for v in videos:
+        if not v.num_tubes or v.gt is None or len(v.gt) == 0:
+            rows.append((0.0, 0.0, 0.0))
+            continue
+        tokens = pad_tokens([token_cache[v.sentence]]) if token_cache is not None and v.sentence in token_cache \
+            else model.encode_tokens([v.sentence], source=v.video_id)
+        frames, value = model.span_answers(tokens, torch.from_numpy(v.roi), v.layout)
+        k = int(torch.argmax(value[0]))
+        a, b = (int(x) for x in frames[0, k])
+        g0, g1 = v.gt.start_frame, v.gt.end_frame
+        tiou = max(0, min(b, g1) - max(a, g0) + 1) / (max(b, g1) - min(a, g0) + 1)
+        best = int(np.argmax(v.viou))
+        rows.append((window_viou(v.tubes[k], v.gt, a, b), tiou,
+                     window_viou(v.tubes[best], v.gt, *(int(x) for x in frames[0, best]))))
+    r = np.asarray(rows, np.float64).reshape(-1, 3)
+    mean = r.mean(0) if len(r) else np.zeros(3)
+    return {"span_m_viou": float(mean[0]), "span_m_tiou": float(mean[1]), "span_best_tube_viou": float(mean[2])}

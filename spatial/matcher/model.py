@@ -34,7 +34,9 @@ from stvg import text
 from stvg.checkpoint import load_state_dict, read_checkpoint
 from stvg.structures import Tube
 
+from .blocks import ConvBlock
 from .defaults import matcher_config_from_dict
+from .span import SpanHead, best_runs, segment_frames
 from stvg.tube_geometry import GEOMETRY_DIM, TubeLayout, tube_layout, window_mask
 
 __all__ = ["TubeMatcher", "TubeEncoder", "SentenceEncoder", "build_matcher", "load_matcher"]
@@ -77,11 +79,14 @@ class SentenceEncoder(nn.Module):
             self.encoder.eval()  # a frozen encoder never uses dropout
         return self
 
+    def states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``Tensor[Q, L, hidden]``: the encoder's token states (no gradient when frozen)."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            return self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+
     def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``Tensor[Q, hidden]``: mean of the encoder's token states over the real tokens."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
-        return text.masked_mean(states, attention_mask)
+        return text.masked_mean(self.states(input_ids, attention_mask), attention_mask)
 
     def heads(self, pooled: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         x = self.norm(pooled.float())
@@ -89,18 +94,6 @@ class SentenceEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         return self.heads(self.pooled(input_ids, attention_mask))
-
-
-class _Block(nn.Module):
-    def __init__(self, h: int, kernel: int, dropout: float):
-        super().__init__()
-        self.conv = nn.Conv1d(h, h, kernel, padding=kernel // 2)
-        self.drop = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(h)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # x [N, S, H], mask [N, S, 1]
-        y = self.drop(F.gelu(self.conv((x * mask).transpose(1, 2)).transpose(1, 2)))
-        return self.norm(x + y) * mask
 
 
 class TubeEncoder(nn.Module):
@@ -115,7 +108,7 @@ class TubeEncoder(nn.Module):
         self.roi_norm = nn.LayerNorm(c) if self.use_appearance else None
         self.roi_proj = nn.Linear(c, h) if self.use_appearance else None
         self.geo_proj = nn.Linear(GEOMETRY_DIM, h) if self.use_geometry else None
-        self.blocks = nn.ModuleList(_Block(h, int(model_cfg.KERNEL), float(model_cfg.DROPOUT))
+        self.blocks = nn.ModuleList(ConvBlock(h, int(model_cfg.KERNEL), float(model_cfg.DROPOUT))
                                     for _ in range(int(model_cfg.TEMPORAL_LAYERS)))
         self.head_con = nn.Linear(h, j)
         self.head_iou = nn.Linear(h, j) if model_cfg.IOU_HEAD else None
@@ -160,6 +153,7 @@ class TubeMatcher(nn.Module):
         self.max_tokens = int(m.MAX_TOKENS)
         self.text_encoder = SentenceEncoder(m)
         self.tube_encoder = TubeEncoder(m)
+        self.span_head = SpanHead(m, int(self.text_encoder.encoder.config.hidden_size)) if m.SPAN_HEAD else None
         self._tokenizer = None
 
     # -- persistence -------------------------------------------------------------------------------
@@ -237,17 +231,29 @@ class TubeMatcher(nn.Module):
 
     def forward(self, roi: torch.Tensor, geometry: torch.Tensor, mask: torch.Tensor,
                 input_ids: Optional[torch.Tensor] = None, attention_mask: Optional[torch.Tensor] = None,
-                pooled: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                pooled: Optional[torch.Tensor] = None, tokens: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                span_pairs: Optional[Tuple[torch.Tensor, torch.Tensor]] = None):
         """Training pass: ``(sent Tensor[Q, J], tubes Tensor[T, J])`` normalised embeddings of the
-        sentences (token ids, or ``pooled`` cached encoder means of a frozen encoder) and of the
-        tubes (``roi [T, S, C]``, ``geometry [T, S, G]``, ``mask Bool[T, S]``)."""
-        if pooled is not None:
-            sent = self.embed_pooled_text(pooled)
-        elif input_ids is not None and attention_mask is not None:
-            sent = self.embed_text(input_ids, attention_mask)
-        else:
-            raise ValueError("forward needs input_ids and attention_mask, or pooled")
-        return sent, self.embed_tubes(roi, geometry, mask)
+        sentences and of the tubes (``roi [T, S, C]``, ``geometry [T, S, G]``, ``mask Bool[T, S]``).
+        The sentences come as token ids (``input_ids``, ``attention_mask``) or, for a frozen encoder,
+        as cached ``pooled`` encoder means ``Tensor[Q, hidden]`` (and, for the span head, cached
+        ``tokens`` = ``(states Tensor[Q, L, hidden], mask BoolTensor[Q, L])``). With ``span_pairs``
+        ``(pair_sent LongTensor[P], pair_tube LongTensor[P])`` (``MODEL.SPAN_HEAD``) the span head's
+        ``logits Tensor[P, S]`` of those pairs, from the whole tubes, come as a third element."""
+        if pooled is None or (span_pairs is not None and tokens is None):
+            if input_ids is None or attention_mask is None:
+                raise ValueError("forward needs input_ids and attention_mask, or pooled (and tokens for the "
+                                 "span head)")
+            states = self.text_encoder.states(input_ids, attention_mask)
+            pooled = text.masked_mean(states, attention_mask)
+            tokens = (states, attention_mask.bool())
+        sent = self.embed_pooled_text(pooled)
+        tubes = self.embed_tubes(roi, geometry, mask)
+        if span_pairs is None:
+            return sent, tubes
+        if self.span_head is None:
+            raise ValueError("span_pairs given but the matcher has no span head (MODEL.SPAN_HEAD false)")
+        return sent, tubes, self.span_head(roi, geometry, tokens[0], tokens[1], *span_pairs)
 
     # -- test time ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -314,6 +320,49 @@ class TubeMatcher(nn.Module):
                                    mask.to(self.device))
         cos_con, iou = self.similarities(sent.to(self.device).float(), emb)
         return self.fuse(cos_con, iou, inside.to(self.device) if window is not None else None)
+
+    @torch.no_grad()
+    def encode_tokens(self, sentences: Sequence[str], source: str = "") -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(states Tensor[Q, L, hidden], mask BoolTensor[Q, L])``: the text encoder's token states of
+        ``sentences`` (the span head's input), eval mode, on the model's device."""
+        with self.eval_mode():
+            ids, mask = self.tokenize(sentences, source)
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            return self.text_encoder.states(ids, mask).float(), mask.bool()
+
+    @torch.no_grad()
+    def span_probs(self, tokens: Tuple[torch.Tensor, torch.Tensor], roi: torch.Tensor, layout: TubeLayout) -> torch.Tensor:
+        """``Tensor[Q, N, S]`` span-head probabilities of the N tubes' segments for Q sentences
+        (``tokens`` of :meth:`encode_tokens`, ``roi [N, S, C]``); needs ``MODEL.SPAN_HEAD``."""
+        if self.span_head is None:
+            raise ValueError("this matcher has no span head (MODEL.SPAN_HEAD false)")
+        states, tmask = tokens
+        q, n = states.shape[0], roi.shape[0]
+        if n == 0:
+            return torch.zeros(q, 0, self.num_segments)
+        ps = torch.arange(q).repeat_interleave(n).to(self.device)
+        pt = torch.arange(n).repeat(q).to(self.device)
+        with self.eval_mode():
+            logits = self.span_head(roi.to(self.device, torch.float32), layout.geometry.to(self.device),
+                                    states.to(self.device), tmask.to(self.device), ps, pt)
+        return torch.sigmoid(logits.float()).view(q, n, -1).cpu()
+
+    @torch.no_grad()
+    def span_answers(self, tokens: Tuple[torch.Tensor, torch.Tensor], roi: torch.Tensor, layout: TubeLayout
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Each tube's best run of segments for each sentence (:func:`spatial.matcher.span.best_runs`):
+        ``(frames LongTensor[Q, N, 2]`` first and last frame, inclusive, ``value Tensor[Q, N]`` its
+        expected vIoU ``)``."""
+        prob = self.span_probs(tokens, roi, layout)
+        q, n, s = prob.shape
+        fr = segment_frames(layout)                                              # [N, S, 2]
+        if n == 0:
+            return torch.zeros(q, 0, 2, dtype=torch.int64), torch.zeros(q, 0)
+        length = (fr[..., 1] - fr[..., 0] + 1).clamp(min=0).to(prob.dtype)
+        a, b, value = best_runs(prob.reshape(q * n, s), length.repeat(q, 1, 1).reshape(q * n, s))
+        rows = torch.arange(n).repeat(q)
+        frames = torch.stack([fr[rows, a, 0], fr[rows, b, 1]], -1).view(q, n, 2)
+        return frames, value.view(q, n)
 
     @torch.no_grad()
     def score(self, tubes: Sequence[Tube], roi_features, sentences: Sequence[str], frame_indices,

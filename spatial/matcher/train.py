@@ -33,9 +33,10 @@ from stvg.engine import (DistContext, RunCheckpoints, finish_epoch, init_distrib
 from stvg.engine.checkpoints import run_lock
 
 from .data import MatcherVideo, collate, load_matcher_split
-from .evaluate import evaluate_videos
+from .evaluate import evaluate_spans, evaluate_videos
 from .loss import MatcherLoss
 from .model import TubeMatcher, build_matcher
+from .span import pad_tokens, segment_frames, segment_targets, span_loss
 
 __all__ = ["train", "train_videos", "RESUME_FREE", "selection_score", "pooled_text_cache", "epoch_batches"]
 
@@ -48,8 +49,23 @@ LEAVES = ("TEXT_CONFIG_OVERRIDES",)
 
 
 def selection_score(metrics: Dict[str, float]) -> float:
-    """``(top1_acc + mean_viou) / 2``: what ``best.pth`` maximises."""
-    return (float(metrics["top1_acc"]) + float(metrics["mean_viou"])) / 2 if metrics else -math.inf
+    """``(top1_acc + mean_viou) / 2``: what ``best.pth`` maximises; with a span head
+    (``span_m_viou`` in the metrics) the mean of that and ``span_m_viou``."""
+    if not metrics:
+        return -math.inf
+    score = (float(metrics["top1_acc"]) + float(metrics["mean_viou"])) / 2
+    return (score + float(metrics["span_m_viou"])) / 2 if "span_m_viou" in metrics else score
+
+
+def span_inputs(videos: Sequence[MatcherVideo], iou: float) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """Per video ``(target Tensor[N, S], length Tensor[N, S])`` of the span head
+    (:func:`spatial.matcher.span.segment_targets` with ``LOSS.SPAN_IOU``, frames per segment)."""
+    out = []
+    for v in videos:
+        fr = segment_frames(v.layout)
+        length = (fr[..., 1] - fr[..., 0] + 1).clamp(min=0).float()
+        out.append((torch.from_numpy(segment_targets(v.tubes, v.layout, v.gt, iou)), length))
+    return out
 
 
 @torch.no_grad()
@@ -63,6 +79,20 @@ def pooled_text_cache(model: TubeMatcher, sentences: Sequence[str], batch_size: 
             ids, mask = model.tokenize(chunk)
             pooled = model.text_encoder.pooled(ids.to(model.device), mask.to(model.device)).float().cpu()
             out.update(zip(chunk, pooled))
+    return out
+
+
+@torch.no_grad()
+def token_text_cache(model: TubeMatcher, sentences: Sequence[str], batch_size: int = 64) -> Dict[str, torch.Tensor]:
+    """``{sentence: Tensor[L, hidden]}`` token states (CPU, real tokens only) of a frozen encoder, in
+    eval mode: the span head's cached input (:func:`spatial.matcher.span.pad_tokens` batches them)."""
+    uniq = list(dict.fromkeys(sentences))
+    out: Dict[str, torch.Tensor] = {}
+    for lo in range(0, len(uniq), batch_size):
+        chunk = uniq[lo:lo + batch_size]
+        states, mask = model.encode_tokens(chunk)
+        for k, sentence in enumerate(chunk):
+            out[sentence] = states[k, mask[k]].cpu()
     return out
 
 
@@ -146,15 +176,18 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
     model = build_matcher(cfg).to(device)
     ignore = (model.encoder_prefix,) if model.encoder_reloadable else ()
     frozen = bool(cfg.MODEL.FREEZE_TEXT)
-    cache = None
+    cache = tokens = None
     if frozen:
         sentences = [v.sentence for v in samples] + [v.sentence for v in (val_set or [])]
         cache = pooled_text_cache(model, sentences, int(cfg.TEST.BATCH_SIZE))
+        if model.span_head is not None:
+            tokens = token_text_cache(model, sentences, int(cfg.TEST.BATCH_SIZE))
     optimizer = _optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(m) for m in s.MILESTONES], float(s.GAMMA))
     amp = bool(s.AMP) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_fn = MatcherLoss(cfg.LOSS, model.joint_dim, model.iou_scale if model.iou_head else None)
+    spans = span_inputs(samples, float(cfg.LOSS.SPAN_IOU)) if model.span_head is not None else None
     epochs = int(s.EPOCHS)
 
     start, history, best = 1, [], {"epoch": 0, "score": -math.inf, "metrics": {}}
@@ -185,9 +218,19 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
             else:
                 ids, mask = model.tokenize(batch.sentences)
                 text_kw = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+            if spans is not None:   # every tube of the batch with its own item's sentence
+                if tokens is not None:
+                    text_kw["tokens"] = tuple(x.to(device) for x in pad_tokens([tokens[x] for x in batch.sentences]))
+                text_kw["span_pairs"] = (batch.tube_video, torch.arange(batch.tube_video.shape[0], device=device))
             with torch.autocast(device_type=device.type, enabled=amp):
-                sent, tubes = net(batch.roi, batch.geometry, batch.mask, **text_kw)
+                out = net(batch.roi, batch.geometry, batch.mask, **text_kw)
+            sent, tubes = out[0], out[1]
             losses = loss_fn(sent, tubes, batch.viou, batch.sent_video, batch.tube_video, batch.same_source)
+            if spans is not None:
+                target = torch.cat([spans[i][0] for i in idx]).to(device)
+                length = torch.cat([spans[i][1] for i in idx]).to(device)
+                losses["loss_span"] = span_loss(out[2], target, length)
+                losses["loss"] = losses["loss"] + float(cfg.LOSS.W_SPAN) * losses["loss_span"]
             optimizer_step(losses["loss"], optimizer, scaler, model.parameters(), float(s.CLIP_GRAD))
             vals = loss_values(losses, epoch)
             for k, v in vals.items():
@@ -207,6 +250,8 @@ def _train(cfg, ctx: DistContext, ckpts: RunCheckpoints, train_set: List[Matcher
                 ev = evaluate_videos(model, val_set, str(cfg.TEST.WINDOW), [int(k) for k in cfg.TEST.RECALL_K],
                                      int(cfg.TEST.BATCH_SIZE), cache)
                 metrics = ev.evaluate()
+                if model.span_head is not None:
+                    metrics.update(evaluate_spans(model, val_set, tokens))
                 record["metrics"] = metrics
             score = selection_score(metrics) if metrics else float(epoch)
             best, improved = finish_epoch(ckpts, history, record, metrics, score, best, model.saved_state_dict(),
