@@ -18,7 +18,9 @@ against the exact ground truth (m_tIoU, m_vIoU, vIoU@0.3, vIoU@0.5, %):
 * temporal only: the MMN span with the largest person's tube on it;
 * spatial only: the ground-truth span with the matcher's tube (seen through that span);
 * the full pipeline under each join option (TUBE_COVERAGE keep / cut, PAIR_SCORE product /
-  temporal_first, MATCHER_NORM softmax), the model file's own join first;
+  temporal_first, MATCHER_NORM softmax), the model file's own join first; with a matcher that has a
+  span head also SPAN_MODE moments (MMN's moments x the tubes) and SPAN_MODE runs with the span head
+  alone, x the matcher, and x the matcher x MMN;
 * with ``--tube-model`` (a tube_mmn model file with the same feature and spatial settings and
   backbone, which is checked): the tube-MMN oracle (the best sub-tube of the tubes' cell grids: the
   ceiling of the mode with these tubes) and the tube_mmn mode itself, on the same prepared videos.
@@ -192,6 +194,12 @@ def main(argv=None) -> int:
         for pair in ("product", "temporal_first"):
             variants.append((f"join TUBE_COVERAGE {cov}, PAIR_SCORE {pair}", {"TUBE_COVERAGE": cov, "PAIR_SCORE": pair}))
     variants.append(("join MATCHER_NORM softmax", {"MATCHER_NORM": "softmax"}))
+    if predictor.matcher.span_head is not None:   # the span head's runs against MMN's moments
+        variants += [("join SPAN_MODE moments (MMN moments x tubes)", {"SPAN_MODE": "moments"}),
+                     ("join SPAN_MODE runs (x matcher)", {"SPAN_MODE": "runs", "SPAN_MOMENT_POW": 0.0}),
+                     ("join SPAN_MODE runs, span head alone", {"SPAN_MODE": "runs", "SPAN_MATCHER_POW": 0.0,
+                                                               "SPAN_MOMENT_POW": 0.0}),
+                     ("join SPAN_MODE runs x matcher x MMN", {"SPAN_MODE": "runs", "SPAN_MOMENT_POW": 1.0})]
     ground_s = {}
     for label, opts in variants:
         predictor.join = join_config({**own, **opts})

@@ -63,13 +63,13 @@ JOIN_DEFAULTS = {
     "WINDOW_SECONDS": 0.0,        # long videos: window length; 0 = the temporal model's training clip length
     "WINDOW_OVERLAP": 0.5,        # share of a window overlapping the next one, in [0, 1)
     "WINDOW_TOLERANCE": 0.25,     # a section up to (1 + this) x the window length is one window
-    "SPAN_MODE": "off",           # off | runs (each tube's span-head run is a candidate; see the docstring)
+    "SPAN_MODE": "moments",           # moments | runs (each tube's span-head run is a candidate; see the docstring)
     "SPAN_MATCHER_POW": 1.0,      # runs: exponent of the matcher's score of the tube through its run
     "SPAN_MOMENT_POW": 0.0,       # runs: exponent of MMN's score of the run (0: MMN does not weigh)
 }
 
 _CHOICES = {"TUBE_COVERAGE": ("keep", "cut"), "PAIR_SCORE": ("product", "temporal_first"),
-            "MATCHER_NORM": ("none", "softmax"), "SPAN_MODE": ("off", "runs")}
+            "MATCHER_NORM": ("none", "softmax"), "SPAN_MODE": ("moments", "runs")}
 
 
 def join_config(values: Union[None, Mapping, Config] = None, overrides: Iterable[str] = (),

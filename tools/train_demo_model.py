@@ -18,7 +18,8 @@ and finished steps are skipped, unfinished ones continue):
    randomly initialised ResNet-18 with a fixed seed; no pretrained weights exist offline);
 4. ``train_temporal.py``: MMN (configs/temporal/synthetic.yaml);
 5. ``train_matcher.py``: the tube matcher (configs/spatial/matcher_synthetic.yaml);
-6. ``make_model_file.py``: the one model file, written to ``--out``.
+6. ``make_model_file.py``: the one model file, written to ``--out``, with the join ``SPAN_MODE runs``
+   (each tube's span-head run; ``SPAN_MOMENT_POW 0.5``).
 
 Everything lands under ``--work`` except the model file. Exit status: 0 done, 1 a step failed (its
 command and exit code are printed), 2 bad arguments.
@@ -108,7 +109,8 @@ def main(argv=None) -> int:
                                   + (["--resume"] if os.path.exists(os.path.join(mdir, "last.pth")) else [])], env)
         _run("6/6 model file", [_tool("make_model_file.py") + [
             "--temporal", tdir, "--matcher", mdir, "--features-config", "configs/features/synthetic_resnet18.yaml",
-            "--spatial-config", "configs/spatial/synthetic_hog.yaml", "--out", os.path.abspath(a.out)]], env)
+            "--spatial-config", "configs/spatial/synthetic_hog.yaml", "--join", "SPAN_MODE", "runs",
+            "--join", "SPAN_MOMENT_POW", "0.5", "--out", os.path.abspath(a.out)]], env)
     except SystemExit as e:
         return int(e.code or 0)
     print(f"model file: {a.out} ({os.path.getsize(a.out) / 1e6:.1f} MB); recipe took {time.time() - t0:.0f} s")
