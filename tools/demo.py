@@ -117,7 +117,8 @@ def main(argv=None) -> int:
     if summary.failures:
         print(f"      {len(summary.failures)} video(s) failed: {summary.message()}")
     ours = evaluate(read_submission(sub), gt_raw)
-    rows = {"shipped model (MMN span x matched tube)": ours}
+    how = "tubes' span-head runs x matcher x MMN" if predictor.join.SPAN_MODE == "runs" else "MMN span x matched tube"
+    rows = {f"shipped model ({how})": ours}
     for name in baselines.BASELINES:
         runs = [evaluate(baselines.baseline_predictions(name, gt_raw, read_json(os.path.join(a.out, "all_tubes.json")),
                                                         seed=s), gt_raw)
