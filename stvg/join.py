@@ -63,7 +63,7 @@ JOIN_DEFAULTS = {
     "WINDOW_SECONDS": 0.0,        # long videos: window length; 0 = the temporal model's training clip length
     "WINDOW_OVERLAP": 0.5,        # share of a window overlapping the next one, in [0, 1)
     "WINDOW_TOLERANCE": 0.25,     # a section up to (1 + this) x the window length is one window
-    "SPAN_MODE": "moments",           # moments | runs (each tube's span-head run is a candidate; see the docstring)
+    "SPAN_MODE": "moments",       # moments | runs (each tube's span-head run is a candidate; see the docstring)
     "SPAN_MATCHER_POW": 1.0,      # runs: exponent of the matcher's score of the tube through its run
     "SPAN_MOMENT_POW": 0.0,       # runs: exponent of MMN's score of the run (0: MMN does not weigh)
 }
@@ -150,6 +150,14 @@ def fill_tube(tube: Tube, first: int, last: int) -> Tube:
     return Tube(want, tube.boxes.cpu()[torch.from_numpy(pos)], score=tube.score)
 
 
+def _answer_interval(tube: Tube, first: int, last: int, opts: Mapping):
+    """The answer's interval for ``tube`` (with a box in ``first..last``) under ``TUBE_COVERAGE``."""
+    if opts["TUBE_COVERAGE"] == "cut":
+        inside = tube.frames[(tube.frames >= first) & (tube.frames <= last)]
+        return int(inside[0]), int(inside[-1])
+    return first, last
+
+
 def _tube_weights(scores: torch.Tensor, opts: Mapping) -> torch.Tensor:
     scores = scores.double()
     if opts["MATCHER_NORM"] == "softmax":
@@ -196,11 +204,8 @@ def join_pairs(moments: torch.Tensor, moment_scores: torch.Tensor, tubes: Sequen
         i, j = divmod(k, n)
         if cover[i, j] <= 0:
             continue
-        first, last = (int(v) for v in moments[i])
+        first, last = _answer_interval(tubes[j], *(int(v) for v in moments[i]), opts)
         tube = tubes[j]
-        if opts["TUBE_COVERAGE"] == "cut":
-            inside = tube.frames[(tube.frames >= first) & (tube.frames <= last)]
-            first, last = int(inside[0]), int(inside[-1])
         key = (first, last, j)
         if key in seen:
             continue
@@ -240,9 +245,7 @@ def join_runs(runs: torch.Tensor, values: torch.Tensor, matcher_scores: torch.Te
         c = coverage(tube, first, last)
         if c <= 0:
             continue
-        if opts["TUBE_COVERAGE"] == "cut":
-            inside = tube.frames[(tube.frames >= first) & (tube.frames <= last)]
-            first, last = int(inside[0]), int(inside[-1])
+        first, last = _answer_interval(tube, first, last, opts)
         out.append(JoinedPair(-1, j, first, last, fill_tube(tube, first, last), float(score[j]),
                               float(moment_scores[j]), float(matcher_scores[j]), c))
         if top_k is not None and len(out) >= top_k:

@@ -842,11 +842,7 @@ class STVGPredictor:
         frames, values = m.span_answers(m.encode_tokens(queries, source=prep.video_id), roi, layout)  # [Q, N, ...]
         sent = m.encode_sentences(queries, source=prep.video_id)
         q, n = values.shape
-        mscore = torch.zeros(q, n)
-        for qi in range(q):
-            for j in range(n):
-                a, b = (int(x) for x in frames[qi, j])
-                mscore[qi, j] = m.score_layout(sent[qi:qi + 1], roi, layout, window=(a, b))[0, j].float().cpu()
+        mscore = m.score_own_windows(sent, roi, layout, frames)
         # MMN's score of each run: the valid cell of highest temporal IoU with it, over the windows
         g = valid.shape[0]
         i, j = valid.nonzero(as_tuple=True)

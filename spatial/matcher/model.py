@@ -36,7 +36,7 @@ from stvg.structures import Tube
 
 from .blocks import ConvBlock
 from .defaults import matcher_config_from_dict
-from .span import SpanHead, best_runs, segment_frames
+from .span import SpanHead, best_runs, segment_frames, segment_lengths
 from stvg.tube_geometry import GEOMETRY_DIM, TubeLayout, tube_layout, window_mask
 
 __all__ = ["TubeMatcher", "TubeEncoder", "SentenceEncoder", "build_matcher", "load_matcher"]
@@ -322,6 +322,34 @@ class TubeMatcher(nn.Module):
         return self.fuse(cos_con, iou, inside.to(self.device) if window is not None else None)
 
     @torch.no_grad()
+    def score_own_windows(self, sent: torch.Tensor, roi: torch.Tensor, layout: TubeLayout,
+                          windows: torch.Tensor) -> torch.Tensor:
+        """``Tensor[Q, N]``: tube n scored for sentence q (``sent Tensor[Q, J]`` of :meth:`encode_sentences`)
+        through its own window ``windows[q, n]`` (``int64[Q, N, 2]`` first, last frame): entry (q, n) of
+        :meth:`score_layout` with that window, all pairs encoded in one pass."""
+        q, n = windows.shape[:2]
+        if n == 0:
+            return torch.zeros(q, 0)
+        masks, insides = [], []
+        for qi in range(q):
+            for j in range(n):
+                mask, inside = window_mask(layout, (int(windows[qi, j, 0]), int(windows[qi, j, 1])))
+                masks.append(mask[j])
+                insides.append(inside[j])
+        rows = torch.arange(n).repeat(q)
+        with self.eval_mode():
+            emb = self.embed_tubes(roi.to(self.device, torch.float32)[rows.to(self.device)],
+                                   layout.geometry.to(self.device)[rows.to(self.device)],
+                                   torch.stack(masks).to(self.device))
+        pair_sent = sent.to(self.device).float().repeat_interleave(n, 0)
+        j = self.joint_dim
+        cos_con = (pair_sent[:, :j] * emb[:, :j]).sum(-1)
+        iou = torch.sigmoid(self.iou_scale * (pair_sent[:, j:] * emb[:, j:]).sum(-1)) if self.iou_head else None
+        score = self.fuse(cos_con[None], None if iou is None else iou[None],
+                          torch.stack(insides).to(self.device))[0]
+        return score.view(q, n).float().cpu()
+
+    @torch.no_grad()
     def encode_tokens(self, sentences: Sequence[str], source: str = "") -> Tuple[torch.Tensor, torch.Tensor]:
         """``(states Tensor[Q, L, hidden], mask BoolTensor[Q, L])``: the text encoder's token states of
         ``sentences`` (the span head's input), eval mode, on the model's device."""
@@ -358,7 +386,7 @@ class TubeMatcher(nn.Module):
         fr = segment_frames(layout)                                              # [N, S, 2]
         if n == 0:
             return torch.zeros(q, 0, 2, dtype=torch.int64), torch.zeros(q, 0)
-        length = (fr[..., 1] - fr[..., 0] + 1).clamp(min=0).to(prob.dtype)
+        length = segment_lengths(fr).to(prob.dtype)
         a, b, value = best_runs(prob.reshape(q * n, s), length.repeat(q, 1, 1).reshape(q * n, s))
         rows = torch.arange(n).repeat(q)
         frames = torch.stack([fr[rows, a, 0], fr[rows, b, 1]], -1).view(q, n, 2)

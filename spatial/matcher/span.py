@@ -34,7 +34,7 @@ from stvg.ops import box_iou_aligned_np
 from stvg.structures import Tube
 from stvg.tube_geometry import GEOMETRY_DIM, TubeLayout
 
-__all__ = ["SpanHead", "segment_frames", "segment_targets", "best_runs", "span_loss", "pad_tokens"]
+__all__ = ["SpanHead", "segment_frames", "segment_lengths", "segment_targets", "best_runs", "span_loss", "pad_tokens"]
 
 
 def segment_frames(layout: TubeLayout) -> torch.Tensor:
@@ -53,6 +53,11 @@ def segment_frames(layout: TubeLayout) -> torch.Tensor:
     dup = torch.cat([first[:, 1:] == first[:, :-1], torch.zeros_like(first[:, :1], dtype=torch.bool)], 1)
     last = torch.where(dup, first - 1, last)
     return torch.stack([first, last], -1)
+
+
+def segment_lengths(frames: torch.Tensor) -> torch.Tensor:
+    """``float32[N, S]`` frames per segment of :func:`segment_frames`' output (empty segments 0)."""
+    return (frames[..., 1] - frames[..., 0] + 1).clamp(min=0).float()
 
 
 def segment_targets(tubes, layout: TubeLayout, gt: Optional[Tube], iou: float = 0.5) -> np.ndarray:

@@ -36,7 +36,7 @@ from .data import MatcherVideo, collate, load_matcher_split
 from .evaluate import evaluate_spans, evaluate_videos
 from .loss import MatcherLoss
 from .model import TubeMatcher, build_matcher
-from .span import pad_tokens, segment_frames, segment_targets, span_loss
+from .span import pad_tokens, segment_frames, segment_lengths, segment_targets, span_loss
 
 __all__ = ["train", "train_videos", "RESUME_FREE", "selection_score", "pooled_text_cache", "epoch_batches"]
 
@@ -62,8 +62,7 @@ def span_inputs(videos: Sequence[MatcherVideo], iou: float) -> List[Tuple[torch.
     (:func:`spatial.matcher.span.segment_targets` with ``LOSS.SPAN_IOU``, frames per segment)."""
     out = []
     for v in videos:
-        fr = segment_frames(v.layout)
-        length = (fr[..., 1] - fr[..., 0] + 1).clamp(min=0).float()
+        length = segment_lengths(segment_frames(v.layout))
         out.append((torch.from_numpy(segment_targets(v.tubes, v.layout, v.gt, iou)), length))
     return out
 
