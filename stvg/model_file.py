@@ -14,7 +14,9 @@ reads it)::
     features        {"config": resolved features config (stvg.features),
                      "backbone": {"weights": "torchvision" | "random" | "stored",
                                   "fingerprint": sha256 of the backbone's parameters,
-                                  "state_dict": the backbone's weights (only when "stored")}}
+                                  "state_dict": the backbone's weights (only when "stored")},
+                     "crop_net": {"classes", "state_dict", "fingerprint"} (only with ROI.CROP_NET,
+                                  which then reads "crop-net <fingerprint>": stvg.features.crop_net)}
     spatial         {"config": resolved spatial config (detector, DETECTION, LINKING)}
     temporal        {"config": resolved MMN config, "model": state dict, "clip_seconds": training
                      clip length (s; two_stage only), "text_encoder_stored": bool, "text_encoder": identity}
@@ -219,6 +221,20 @@ def validate_model_file(data: Any, source: str = "model file") -> None:
             _get(bb, "fingerprint", "features.backbone", source, str, "a string")
             if kind == "stored":
                 _state_dict(bb, "state_dict", "features.backbone", source)
+            crop = cfg["ROI"].get("CROP_NET") if isinstance(cfg.get("ROI"), Mapping) else None
+            if crop:
+                net = _mapping(p.get("crop_net"), "features.crop_net", source)
+                _state_dict(net, "state_dict", "features.crop_net", source)
+                fp = _get(net, "fingerprint", "features.crop_net", source, str, "a string")
+                classes = _get(net, "classes", "features.crop_net", source, list, "a list of class names")
+                if not classes or not all(isinstance(c, str) for c in classes):
+                    raise _err(source, "features.crop_net.classes", "expected a non-empty list of class names")
+                if crop != f"crop-net {fp}":
+                    raise _err(source, "features.config.ROI.CROP_NET", f"expected 'crop-net {fp}' (the stored "
+                               f"net's identity), got {crop!r}")
+            elif "crop_net" in p:
+                raise _err(source, "features.crop_net", "a stored crop net, but features.config.ROI.CROP_NET is "
+                           "not set")
         elif part == "spatial":
             cfg = _config(p, part, source, ("DETECTOR", "DETECTION", "LINKING"))
             _get(cfg["DETECTOR"], "NAME", "spatial.config.DETECTOR", source, str, "a detector name")

@@ -492,7 +492,13 @@ def _build_extractor(data: Mapping, cfg: Config, source: str, device: torch.devi
                                  f"{got}, not the {bb_info['fingerprint']} the stages were trained on (another "
                                  "torch/torchvision version initialises or ships it differently); store the backbone "
                                  "weights in the model file (tools/make_model_file.py --store-backbone)")
-    return FeatureExtractor(bb.to(device), cfg)
+    net = None
+    if cfg.ROI.CROP_NET:
+        from .features.crop_net import CROP_NET_FORMAT, crop_net_from_record
+
+        rec = dict(data["features"]["crop_net"], format=CROP_NET_FORMAT)
+        net = crop_net_from_record(rec, f"{source}: features.crop_net")
+    return FeatureExtractor(bb.to(device), cfg, net)
 
 
 # =============================================================================================
@@ -1137,6 +1143,14 @@ def assemble_model_file(temporal: str, matcher: Optional[str], features_cfg: Con
                                 "fingerprint": state_dict_fingerprint(bb.model.state_dict())}
     if backbone["weights"] == "stored":
         backbone["state_dict"] = _cast(bb.model.state_dict(), dtype)
+    fcfg, crop = features_cfg.to_dict(), None
+    if features_cfg.ROI.CROP_NET:  # stored: a model file holds no paths, the net is small
+        from .features.crop_net import crop_net_identity, crop_net_record, load_crop_net
+
+        rec = crop_net_record(load_crop_net(features_cfg.ROI.CROP_NET))
+        crop = {"classes": rec["classes"], "state_dict": rec["state_dict"],  # float32 always: ~0.6 MB
+                "fingerprint": rec["fingerprint"]}
+        fcfg["ROI"]["CROP_NET"] = crop_net_identity(rec["fingerprint"])
     sp = spatial_cfg.to_dict()
     sp["DETECTION"]["CACHE_DIR"] = ""  # a model file holds no paths
     src = {"temporal": _source(tpath, tck)}
@@ -1144,9 +1158,11 @@ def assemble_model_file(temporal: str, matcher: Optional[str], features_cfg: Con
         src["matcher"] = _source(mpath, mck)
     if kind == "stored":
         src["backbone_weights"] = _source(label)
+    if crop is not None:
+        src["crop_net"] = _source(features_cfg.ROI.CROP_NET)
     src.update(portable(dict(sources or {})))
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "version": project_version(), "mode": mode,
-            "features": {"config": features_cfg.to_dict(), "backbone": backbone},
+            "features": {"config": fcfg, "backbone": backbone, **({"crop_net": crop} if crop else {})},
             "spatial": {"config": sp},
             "temporal": {"config": portable(tcfg.to_dict()), "model": _cast(t_state, dtype),
                          "text_encoder_stored": t_stored, "text_encoder": t_ident},

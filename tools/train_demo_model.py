@@ -14,12 +14,15 @@ and finished steps are skipped, unfinished ones continue):
    steps 4 and 5 train on; val and test keep their one sentence per video);
 2. ``build_tubes.py``: HOG person tubes (configs/spatial/synthetic_hog.yaml), ``--jobs`` shards
    in parallel processes;
-3. ``extract_features.py``: clip and RoI features (configs/features/synthetic_resnet18.yaml: a
-   randomly initialised ResNet-18 with a fixed seed; no pretrained weights exist offline);
-4. ``train_temporal.py``: MMN (configs/temporal/synthetic.yaml);
-5. ``train_matcher.py``: the tube matcher (configs/spatial/matcher_synthetic.yaml);
-6. ``make_model_file.py``: the one model file, written to ``--out``, with the join ``SPAN_MODE runs``
-   (each tube's span-head run; ``SPAN_MOMENT_POW 0.5``).
+3. ``train_crop_net.py``: the crop net (``crop_net.pth``: a small CNN on person crops, trained from
+   scratch on the train split's people labelled with the generator's actions, seed ``--seed``);
+4. ``extract_features.py``: clip and RoI features (configs/features/synthetic_resnet18.yaml: a
+   randomly initialised ResNet-18 with a fixed seed, no pretrained weights existing offline; with
+   ``ROI.CROP_NET`` the crop net of step 3, whose embedding is appended to every RoI row);
+5. ``train_temporal.py``: MMN (configs/temporal/synthetic.yaml);
+6. ``train_matcher.py``: the tube matcher (configs/spatial/matcher_synthetic.yaml);
+7. ``make_model_file.py``: the one model file, written to ``--out`` (the crop net stored in it), with
+   the join ``SPAN_MODE runs`` (each tube's span-head run; ``SPAN_MOMENT_POW 0.5``).
 
 Everything lands under ``--work`` except the model file. Exit status: 0 done, 1 a step failed (its
 command and exit code are printed), 2 bad arguments.
@@ -67,6 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes for tubes and data")
     ap.add_argument("--epochs-temporal", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
     ap.add_argument("--epochs-matcher", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
+    ap.add_argument("--epochs-crop", type=int, default=None, help="crop-net epochs (tests; default the tool's)")
     a = ap.parse_args(argv)
     if a.num_videos < 10 or a.jobs < 1 or a.queries_per_video < 0:
         ap.error("--num-videos must be >= 10 (train, val and test each need videos), --jobs >= 1 and "
@@ -77,11 +81,11 @@ def main(argv=None) -> int:
                TOKENIZERS_PARALLELISM="false")
     t0 = time.time()
     try:
-        _run("1/6 synthetic data", [_tool("make_synthetic.py") + ["--out", data, "--num-videos", str(a.num_videos),
+        _run("1/7 synthetic data", [_tool("make_synthetic.py") + ["--out", data, "--num-videos", str(a.num_videos),
                                                                  "--seed", str(a.seed), "--workers", str(a.jobs)]],
              env)
         multi = os.path.join(data, "train_multi.json")
-        _run("1/6 synthetic data: training queries", [_tool("synthetic_queries.py") + [
+        _run("1/7 synthetic data: training queries", [_tool("synthetic_queries.py") + [
             "--data", data, "--per-video", str(a.queries_per_video), "--out", multi]], env)
         shards = [_tool("build_tubes.py") + ["--videos", os.path.join(data, "videos"), "--out-dir", tubes,
                                              "--config", "configs/spatial/synthetic_hog.yaml",
@@ -89,26 +93,32 @@ def main(argv=None) -> int:
                                              "--device", "cpu", "--no-progress"]
                   + (["--num-shards", str(a.jobs), "--shard", str(i)] if a.jobs > 1 else [])
                   for i in range(a.jobs)]
-        _run("2/6 person tubes", shards, env)
-        _run("3/6 features", [_tool("extract_features.py") + [
+        _run("2/7 person tubes", shards, env)
+        crop = os.path.join(work, "crop_net.pth")
+        _run("3/7 crop net", [_tool("train_crop_net.py") + [
+            "--data", data, "--features-config", "configs/features/synthetic_resnet18.yaml", "--out", crop,
+            "--seed", str(a.seed), "--jobs", str(a.jobs)] + (["--epochs", str(a.epochs_crop)] if a.epochs_crop else [])],
+             env)
+        _run("4/7 features", [_tool("extract_features.py") + [
             "--videos", os.path.join(data, "videos"), "--tubes", tubes, "--out", feats,
-            "--config", "configs/features/synthetic_resnet18.yaml", "--device", "cpu"]], env)
+            "--config", "configs/features/synthetic_resnet18.yaml", "--device", "cpu", "ROI.CROP_NET", crop]], env)
         paths = ["DATASET.TRAIN_ANN", multi, "DATASET.VAL_ANN",
                  os.path.join(data, "val.json"), "DATASET.TEST_ANN", os.path.join(data, "test.json"),
                  "DATASET.FEATURES", feats]
         tdir, mdir = os.path.join(work, "temporal"), os.path.join(work, "matcher")
         targs = ["--config", "configs/temporal/synthetic.yaml", "--no-progress", "DEVICE", "cpu"] + paths + \
             ["OUTPUT_DIR", tdir] + (["SOLVER.EPOCHS", str(a.epochs_temporal)] if a.epochs_temporal else [])
-        _run("4/6 temporal stage (MMN)", [_tool("train_temporal.py") + targs
+        _run("5/7 temporal stage (MMN)", [_tool("train_temporal.py") + targs
                                           + (["--resume"] if os.path.exists(os.path.join(tdir, "last.pth")) else [])],
              env)
         margs = ["--config", "configs/spatial/matcher_synthetic.yaml", "--no-progress", "DEVICE", "cpu"] + paths + \
             ["DATASET.TUBES", tubes, "OUTPUT_DIR", mdir] + \
             (["SOLVER.EPOCHS", str(a.epochs_matcher)] if a.epochs_matcher else [])
-        _run("5/6 tube matcher", [_tool("train_matcher.py") + margs
+        _run("6/7 tube matcher", [_tool("train_matcher.py") + margs
                                   + (["--resume"] if os.path.exists(os.path.join(mdir, "last.pth")) else [])], env)
-        _run("6/6 model file", [_tool("make_model_file.py") + [
+        _run("7/7 model file", [_tool("make_model_file.py") + [
             "--temporal", tdir, "--matcher", mdir, "--features-config", "configs/features/synthetic_resnet18.yaml",
+            "--features-opts", "ROI.CROP_NET", crop,
             "--spatial-config", "configs/spatial/synthetic_hog.yaml", "--join", "SPAN_MODE", "runs",
             "--join", "SPAN_MOMENT_POW", "0.5", "--out", os.path.abspath(a.out)]], env)
     except SystemExit as e:

@@ -35,6 +35,8 @@ FEATURES_DEFAULTS = {
                                  # C = the stage's channels x PARTS (roi_feature_dim)
         "SAMPLING_RATIO": 2,
         "NUM_SEGMENTS": 16,      # per-tube features are pooled over time into this many rows
+        "CROP_NET": "",          # a crop-net file (tools/train_crop_net.py): its EMBED_DIM embedding of
+                                 # each box's crop is appended to the RoI row; "" or null = none
     },
     "RUN": {
         "BATCH_SIZE": 64,        # frames (frame models) or clips (clip models) per forward
@@ -73,6 +75,9 @@ def _check(cfg: Config) -> None:
             spec.check_stage(stage)
         except ValueError as e:
             raise ConfigError(f"ROI.STAGE {stage}: {e}; leave ROI.STAGE null for the last stage") from None
+    if cfg.ROI.CROP_NET is not None and not isinstance(cfg.ROI.CROP_NET, str):
+        raise ConfigError(f"ROI.CROP_NET must be a crop-net file path, or \"\" / null for none, "
+                          f"got {cfg.ROI.CROP_NET!r}")
     for key in ("BATCH_SIZE", "DECODE_CHUNK"):
         if cfg.RUN[key] < 1:
             raise ConfigError(f"RUN.{key} must be >= 1, got {cfg.RUN[key]}")
@@ -87,8 +92,12 @@ def roi_stage(cfg: Config) -> int:
 
 def roi_feature_dim(cfg: Config) -> int:
     """``C`` of the RoI features a features config gives: the stage's channels x ``ROI.PARTS``
-    (512 for resnet18 with the defaults; 64 x 3 = 192 with ``ROI.STAGE 1``, ``ROI.PARTS 3``)."""
-    return BACKBONES[cfg.BACKBONE.NAME].stage_dim(roi_stage(cfg)) * int(cfg.ROI.PARTS)
+    (512 for resnet18 with the defaults; 64 x 3 = 192 with ``ROI.STAGE 1``, ``ROI.PARTS 3``), plus
+    the crop net's embedding width with ``ROI.CROP_NET`` (:data:`stvg.features.crop_net.EMBED_DIM`)."""
+    from .crop_net import EMBED_DIM
+
+    return (BACKBONES[cfg.BACKBONE.NAME].stage_dim(roi_stage(cfg)) * int(cfg.ROI.PARTS)
+            + (EMBED_DIM if cfg.ROI.CROP_NET else 0))
 
 
 def roi_description(cfg: Config) -> str:
@@ -96,4 +105,4 @@ def roi_description(cfg: Config) -> str:
     k = roi_stage(cfg)
     parts = int(cfg.ROI.PARTS)
     return (f"{cfg.BACKBONE.NAME} stage {k} ({BACKBONES[cfg.BACKBONE.NAME].stage_dim(k)} channels)"
-            + (f" x {parts} parts" if parts > 1 else ""))
+            + (f" x {parts} parts" if parts > 1 else "") + (" + crop net" if cfg.ROI.CROP_NET else ""))

@@ -16,6 +16,9 @@ of P x r rows, r = max(1, round(OUTPUT_SIZE / P)), by ``OUTPUT_SIZE`` columns, a
 mean of rows k r to (k + 1) r - 1: P = 1 is the ``OUTPUT_SIZE``^2 grid); the tube's rows are then pooled over time into
 ``ROI.NUM_SEGMENTS`` segments (:func:`stvg.features.clips.pool_segments`). A tube that covers no
 sampled frame uses the sampled frame nearest to its middle, with its own box nearest to that frame.
+With a crop net (``ROI.CROP_NET``, :mod:`stvg.features.crop_net`), each box's crop on its sampled
+frame and the one before is embedded by the net, and the embedding is appended to the box's row
+before the pooling over time (``C`` grows by :data:`stvg.features.crop_net.EMBED_DIM`).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from ..backbones import Backbone, build_backbone
 from ..config import Config, ConfigError
 from ..structures import Tube
 from .clips import clip_positions, clip_real_ranges, pool_segments
+from .crop_net import CropNet, person_crops
 from .decode import DecodedVideo, decode_video
 from .defaults import roi_feature_dim, roi_stage
 from .preprocess import build_transform
@@ -77,14 +81,22 @@ def tube_samples(tube: Tube, frame_indices: np.ndarray) -> Tuple[np.ndarray, np.
 class FeatureExtractor:
     """Backbone + preprocessing + clip layout for one extraction setting (see module docstring)."""
 
-    def __init__(self, backbone: Backbone, cfg: Config) -> None:
+    def __init__(self, backbone: Backbone, cfg: Config, crop_net: Optional[CropNet] = None) -> None:
+        """``crop_net``: the net of ``ROI.CROP_NET`` (required when it is set; :meth:`from_config`
+        reads it from the file the config names)."""
         self.backbone, self.cfg = backbone, cfg
+        if bool(cfg.ROI.CROP_NET) != (crop_net is not None):
+            raise ConfigError("ROI.CROP_NET is set but no crop net was given" if crop_net is None
+                              else "a crop net was given but ROI.CROP_NET is not set")
+        self.crop_net = crop_net.to(backbone.device).eval() if crop_net is not None else None
         self.transform = build_transform(cfg, backbone.kind, backbone.resize_size, backbone.crop_size)
         self.clip_len = int(cfg.CLIPS.LEN)
         self.clip_stride = int(cfg.CLIPS.STRIDE) or self.clip_len
         need = backbone.spec.fixed_clip_len
         if need is not None and self.clip_len != need:
             raise ConfigError(f"{backbone.name} takes clips of exactly {need} frames: set CLIPS.LEN {need}")
+        if crop_net is not None and backbone.kind != "frame":
+            raise ConfigError(f"ROI.CROP_NET needs a frame backbone (RoI features), not the clip model {backbone.name}")
         if backbone.kind == "frame":
             self.roi_stage, self.roi_dim = roi_stage(cfg), roi_feature_dim(cfg)
         else:
@@ -92,9 +104,12 @@ class FeatureExtractor:
 
     @classmethod
     def from_config(cls, cfg: Config, device=None) -> "FeatureExtractor":
+        from .crop_net import load_crop_net
+
         bb = build_backbone(cfg.BACKBONE.NAME, cfg.BACKBONE.WEIGHTS, device=None,
                             amp=cfg.BACKBONE.AMP, seed=cfg.BACKBONE.SEED)
-        return cls(bb.to(torch.device(device) if device is not None else "cpu"), cfg)
+        net = load_crop_net(cfg.ROI.CROP_NET) if cfg.ROI.CROP_NET else None
+        return cls(bb.to(torch.device(device) if device is not None else "cpu"), cfg, net)
 
     @property
     def feature_dim(self) -> int:
@@ -176,7 +191,8 @@ class FeatureExtractor:
                 raise ValueError(f"{video.video_id}: tube {i}: {e}") from None
         if plan:
             roi_pos = np.concatenate([p for p, _ in plan])
-            roi_box = np.concatenate([b for _, b in plan]) * np.array([sx, sy, sx, sy], np.float32)
+            src_box = np.concatenate([b for _, b in plan])                        # source pixels
+            roi_box = src_box * np.array([sx, sy, sx, sy], np.float32)
             roi_vec = np.zeros((roi_pos.size, self.roi_dim), np.float32)
         vecs = []
         bs = self.cfg.RUN.BATCH_SIZE
@@ -188,9 +204,12 @@ class FeatureExtractor:
                 if sel.size:
                     rois = torch.cat([torch.from_numpy(roi_pos[sel] - lo).float()[:, None],
                                       torch.from_numpy(roi_box[sel])], 1).to(fmap.device)
-                    roi_vec[sel] = self.pool_boxes(fmap, rois).cpu().numpy()
+                    pooled = self.pool_boxes(fmap, rois).cpu().numpy()
+                    roi_vec[sel, :pooled.shape[1]] = pooled
             if progress is not None:
                 progress(min(lo + bs, k), k)
+        if plan and self.crop_net is not None:
+            self._crop_rows(video, roi_pos, src_box, roi_vec)
         vec = torch.cat(vecs).numpy()
         feats = np.stack([vec[a:b].mean(axis=0) for a, b in real]).astype(np.float32)
         if not plan:
@@ -201,3 +220,15 @@ class FeatureExtractor:
             roi.append(pool_segments(roi_vec[start:start + p.size], self.cfg.ROI.NUM_SEGMENTS))
             start += p.size
         return feats, np.stack(roi).astype(np.float32)
+
+    def _crop_rows(self, video: DecodedVideo, roi_pos: np.ndarray, src_box: np.ndarray, roi_vec: np.ndarray) -> None:
+        """Write the crop net's embeddings of the boxes ``src_box float32[n, 4]`` (source-video
+        pixels) on the sampled frames ``roi_pos int64[n]`` into the last columns of ``roi_vec``."""
+        frames = video.frames
+        boxes = src_box * np.array([frames.shape[2] / video.width, frames.shape[1] / video.height] * 2,
+                                            np.float32)
+        dim = self.crop_net.head.in_features
+        bs = 4 * int(self.cfg.RUN.BATCH_SIZE)
+        for lo in range(0, roi_pos.size, bs):
+            x = person_crops(frames, torch.from_numpy(roi_pos[lo:lo + bs]), torch.from_numpy(boxes[lo:lo + bs]))
+            roi_vec[lo:lo + bs, -dim:] = self.crop_net.embed(x.to(self.backbone.device)).cpu().numpy()

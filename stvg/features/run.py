@@ -46,8 +46,15 @@ log = logging.getLogger(__name__)
 
 
 def feature_settings(cfg: Config) -> Dict[str, dict]:
-    """The sections the features depend on (not RUN): recorded and checked on resume."""
-    return {k: cfg[k].to_dict() for k in SETTINGS_SECTIONS}
+    """The sections the features depend on (not RUN): recorded and checked on resume. A crop net
+    (``ROI.CROP_NET``) is recorded by its identity (:func:`stvg.features.crop_net.crop_net_identity`:
+    its weights' fingerprint), not its path: a retrained net at the same path is other features."""
+    out = {k: cfg[k].to_dict() for k in SETTINGS_SECTIONS}
+    if cfg.ROI.CROP_NET:
+        from .crop_net import file_identity
+
+        out["ROI"]["CROP_NET"] = file_identity(cfg.ROI.CROP_NET)
+    return out
 
 
 def settings_yaml(cfg: Config) -> str:
