@@ -229,9 +229,11 @@ def validate_model_file(data: Any, source: str = "model file") -> None:
                 classes = _get(net, "classes", "features.crop_net", source, list, "a list of class names")
                 if not classes or not all(isinstance(c, str) for c in classes):
                     raise _err(source, "features.crop_net.classes", "expected a non-empty list of class names")
-                if crop != f"crop-net {fp}":
-                    raise _err(source, "features.config.ROI.CROP_NET", f"expected 'crop-net {fp}' (the stored "
-                               f"net's identity), got {crop!r}")
+                from .features.crop_net import crop_net_identity
+
+                if crop != crop_net_identity(fp):
+                    raise _err(source, "features.config.ROI.CROP_NET", f"expected {crop_net_identity(fp)!r} (the "
+                               f"stored net's identity), got {crop!r}")
             elif "crop_net" in p:
                 raise _err(source, "features.crop_net", "a stored crop net, but features.config.ROI.CROP_NET is "
                            "not set")
