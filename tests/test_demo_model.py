@@ -64,7 +64,11 @@ def test_recipe_end_to_end_on_a_tiny_set(tmp_path, clip):
     assert train_demo_model.main(["--work", str(tmp_path / "work"), "--out", str(model), "--num-videos", "10",
                                   "--jobs", "1", "--epochs-temporal", "1", "--epochs-matcher", "1"]) == 0
     multi = json.loads((tmp_path / "work" / "data" / "train_multi.json").read_text())
-    assert multi and all(isinstance(v, list) and v for v in multi.values())   # steps 4-5 train on it
+    assert multi and all(isinstance(v, list) and v for v in multi.values())   # MMN trains on it
+    more = json.loads((tmp_path / "work" / "data" / "train_matcher.json").read_text())
+    assert more.keys() == multi.keys() and sum(map(len, more.values())) >= sum(map(len, multi.values()))
+    matcher_cfg = (tmp_path / "work" / "matcher" / "config.yaml").read_text()
+    assert "train_matcher.json" in matcher_cfg and "train_multi.json" not in matcher_cfg   # the matcher on its own file
     out, vid, ann = clip
     r = STVGPredictor.from_file(str(model), device="cpu")(str(out / "videos" / vid), ann.sentence)
     assert r.frames[0] <= r.frames[1]

@@ -2,7 +2,7 @@
 """Train the shipped demo model from nothing on this project's synthetic data (``make model``).
 
     python tools/train_demo_model.py [--work outputs/demo_model] [--out models/stvg_synthetic.pth]
-        [--num-videos 700] [--seed 1] [--queries-per-video 3] [--jobs 2]
+        [--num-videos 700] [--seed 1] [--queries-per-video 3] [--matcher-queries-per-video 10] [--jobs 2]
 
 Steps (each one a tool of the project, each resumable: run the command again after an interruption
 and finished steps are skipped, unfinished ones continue):
@@ -11,7 +11,8 @@ and finished steps are skipped, unfinished ones continue):
    10 fps, 480 x 270) and seed ``--seed``, split 70 / 15 / 15 into train / val / test;
    ``synthetic_queries.py``: ``--queries-per-video`` more sentences per training video (other
    people and spans of the same video, each described uniquely: ``data/train_multi.json``, what
-   steps 4 and 5 train on; val and test keep their one sentence per video);
+   MMN trains on), and ``--matcher-queries-per-video`` more (``data/train_matcher.json``, what the
+   matcher trains on: its span head overfits fewer); val and test keep their one sentence per video;
 2. ``build_tubes.py``: HOG person tubes (configs/spatial/synthetic_hog.yaml), ``--jobs`` shards
    in parallel processes;
 3. ``train_crop_net.py``: the crop net (``crop_net.pth``: a small CNN on person crops, trained from
@@ -66,15 +67,17 @@ def main(argv=None) -> int:
     ap.add_argument("--num-videos", type=int, default=700)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--queries-per-video", type=int, default=3,
-                    help="extra training sentences per training video (tools/synthetic_queries.py)")
+                    help="extra training sentences per training video for MMN (tools/synthetic_queries.py)")
+    ap.add_argument("--matcher-queries-per-video", type=int, default=10,
+                    help="extra training sentences per training video for the matcher")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes for tubes and data")
     ap.add_argument("--epochs-temporal", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
     ap.add_argument("--epochs-matcher", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
     ap.add_argument("--epochs-crop", type=int, default=None, help="crop-net epochs (tests; default the tool's)")
     a = ap.parse_args(argv)
-    if a.num_videos < 10 or a.jobs < 1 or a.queries_per_video < 0:
-        ap.error("--num-videos must be >= 10 (train, val and test each need videos), --jobs >= 1 and "
-                 "--queries-per-video >= 0")
+    if a.num_videos < 10 or a.jobs < 1 or a.queries_per_video < 0 or a.matcher_queries_per_video < 0:
+        ap.error("--num-videos must be >= 10 (train, val and test each need videos), --jobs >= 1, "
+                 "--queries-per-video and --matcher-queries-per-video >= 0")
     work = os.path.abspath(a.work)
     data, tubes, feats = (os.path.join(work, x) for x in ("data", "tubes", "features.h5"))
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
@@ -87,6 +90,9 @@ def main(argv=None) -> int:
         multi = os.path.join(data, "train_multi.json")
         _run("1/7 synthetic data: training queries", [_tool("synthetic_queries.py") + [
             "--data", data, "--per-video", str(a.queries_per_video), "--out", multi]], env)
+        mmulti = os.path.join(data, "train_matcher.json")
+        _run("1/7 synthetic data: the matcher's training queries", [_tool("synthetic_queries.py") + [
+            "--data", data, "--per-video", str(a.matcher_queries_per_video), "--out", mmulti]], env)
         shards = [_tool("build_tubes.py") + ["--videos", os.path.join(data, "videos"), "--out-dir", tubes,
                                              "--config", "configs/spatial/synthetic_hog.yaml",
                                              "--cache-dir", os.path.join(work, "detections"),
@@ -112,7 +118,7 @@ def main(argv=None) -> int:
                                           + (["--resume"] if os.path.exists(os.path.join(tdir, "last.pth")) else [])],
              env)
         margs = ["--config", "configs/spatial/matcher_synthetic.yaml", "--no-progress", "DEVICE", "cpu"] + paths + \
-            ["DATASET.TUBES", tubes, "OUTPUT_DIR", mdir] + \
+            ["DATASET.TRAIN_ANN", mmulti, "DATASET.TUBES", tubes, "OUTPUT_DIR", mdir] + \
             (["SOLVER.EPOCHS", str(a.epochs_matcher)] if a.epochs_matcher else [])
         _run("6/7 tube matcher", [_tool("train_matcher.py") + margs
                                   + (["--resume"] if os.path.exists(os.path.join(mdir, "last.pth")) else [])], env)
