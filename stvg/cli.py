@@ -161,7 +161,7 @@ def tool_main(fn: Optional[Callable[..., int]] = None, *, interrupted: Optional[
     @functools.wraps(fn)
     def wrapper(argv=None) -> int:
         try:
-            with tool_errors():
+            with tool_errors(), _interrupts_kept():
                 return int(fn(argv) or 0)
         except SystemExit as e:  # tool_errors' codes and argparse's (2 on a usage error)
             return int(e.code or 0) if not isinstance(e.code, str) else EXIT_BAD_INPUT
@@ -176,6 +176,52 @@ def tool_main(fn: Optional[Callable[..., int]] = None, *, interrupted: Optional[
             return EXIT_INTERRUPTED
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _interrupts_kept() -> Iterator[None]:
+    """Re-deliver a Ctrl-C that Python swallowed in a finalizer, for the duration.
+
+    A ``KeyboardInterrupt`` raised while a ``__del__`` runs (decord frees every decoded batch in
+    one) is printed as "Exception ignored" and dropped: the tool went on to the end (1 Ctrl-C in ~50
+    during feature extraction). Here a helper thread hands it back to the main thread a moment
+    later, once the finalizer and the hook have returned, so that it is raised in the tool's own
+    code (swallowed again, it comes back again). Other unraisable exceptions go to the hook that
+    was there.
+    """
+    import _thread
+    import threading
+    import time
+    previous = sys.unraisablehook
+    wake, done = threading.Event(), threading.Event()
+
+    def redeliver() -> None:
+        while True:
+            wake.wait()
+            if done.is_set():
+                return
+            wake.clear()
+            time.sleep(0.02)  # the hook and the finalizer return meanwhile
+            if done.is_set():
+                return
+            _thread.interrupt_main()
+
+    def hook(unraisable) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            wake.set()
+        else:
+            previous(unraisable)
+
+    helper = threading.Thread(target=redeliver, name="redeliver-ctrl-c", daemon=True)
+    helper.start()
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        done.set()
+        wake.set()
+        if sys.unraisablehook is hook:
+            sys.unraisablehook = previous
 
 
 def _mid_line() -> bool:

@@ -251,8 +251,27 @@ def _captured_stderr() -> Iterator:
 
     Yields a function returning what was written so far inside this block. Nested or concurrent
     blocks (threads share fd 2) share one redirection, restored when the last one ends; what the
-    decoder said goes to the debug log unless the caller used it in an error.
+    decoder said goes to the debug log unless the caller used it in an error. Ctrl-C is held back
+    while the redirection is set up or undone, so that it is never left half done (a Ctrl-C there
+    left fd 2 in the temporary file, and the tool's ``interrupted`` line with it).
     """
+    entered = False
+    try:
+        with _sigint_held():
+            said = _capture_begin()
+            entered = True
+        yield said
+    finally:
+        if entered:
+            with _sigint_held():
+                text = said()
+                _capture_end()
+            if text.strip():
+                log.debug("decoder output: %s", text.strip())
+
+
+def _capture_begin():
+    """One more user of the redirection (made by the first); returns its ``said`` reader."""
     import sys
     with _capture_lock:
         if _capture["depth"] == 0:
@@ -273,23 +292,50 @@ def _captured_stderr() -> Iterator:
     def said() -> str:
         return os.pread(f.fileno(), max(0, os.fstat(f.fileno()).st_size - start), start).decode(
             "utf-8", "replace")
+    return said
 
+
+def _capture_end() -> None:
+    """One user fewer; the last one puts fd 2 back."""
+    import sys
+    with _capture_lock:
+        _capture["depth"] -= 1
+        if _capture["depth"] == 0:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            if _capture["saved"] >= 0:
+                os.dup2(_capture["saved"], 2)
+                os.close(_capture["saved"])
+            _capture["file"].close()
+            _capture["saved"], _capture["file"] = -1, None
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Defer SIGINT (Ctrl-C) to the end of the block, where it acts as it would have.
+
+    Only the main thread receives ``KeyboardInterrupt``, and only it may change a handler; elsewhere,
+    or when the handler was installed outside Python, the block runs as it is.
+    """
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: List[int] = []
+    old = signal.getsignal(signal.SIGINT)
+    if old is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
-        yield said
+        yield
     finally:
-        text = said()
-        with _capture_lock:
-            _capture["depth"] -= 1
-            if _capture["depth"] == 0:
-                with contextlib.suppress(Exception):
-                    sys.stderr.flush()
-                if _capture["saved"] >= 0:
-                    os.dup2(_capture["saved"], 2)
-                    os.close(_capture["saved"])
-                _capture["file"].close()
-                _capture["saved"], _capture["file"] = -1, None
-        if text.strip():
-            log.debug("decoder output: %s", text.strip())
+        signal.signal(signal.SIGINT, old)
+        if held:
+            if callable(old):
+                old(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt here
+            elif old == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 _AVERROR = {1094995529: "invalid data found when processing input", 541478725: "end of file"}

@@ -236,3 +236,38 @@ def test_make_model_file_names_the_missing_temporal_run_first(tmp_path, capsys):
     argv = ["--temporal", str(tmp_path / "nope"), "--out", str(tmp_path / "m.pth")]
     assert _main("tools/make_model_file.py")(argv) == 2
     assert _last_line(capsys) == f"error: --temporal: temporal run folder or checkpoint not found: {tmp_path / 'nope'}"
+
+
+def test_ctrl_c_swallowed_by_a_finalizer_still_stops_the_tool(capsys):
+    """Python drops a KeyboardInterrupt raised in a __del__ (decord frees each decoded batch in one:
+    1 Ctrl-C in ~50 during extraction was lost, the tool ran on and exited 0); tool_main hands it
+    back to the tool's own code. Other exceptions of finalizers reach the hook that was there."""
+    from stvg import cli
+
+    class FreedByDecord:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    class Broken:
+        def __del__(self):
+            raise ValueError("not an interrupt")
+
+    seen = []
+    previous, sys.unraisablehook = sys.unraisablehook, lambda u: seen.append(u.exc_type)
+    try:
+        @cli.tool_main(interrupted=cli.RESUMES)
+        def work(argv=None):
+            Broken()
+            FreedByDecord()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # the rest of the job
+                time.sleep(0.01)
+            return 0
+
+        started = time.monotonic()
+        assert work([]) == 130
+        assert time.monotonic() - started < 10
+    finally:
+        restored, sys.unraisablehook = sys.unraisablehook, previous
+    assert seen == [ValueError] and restored is not None and restored.__name__ == "<lambda>"
+    assert capsys.readouterr().err == "interrupted: " + cli.RESUMES + "\n"

@@ -143,3 +143,50 @@ def test_write_video_is_byte_deterministic(tmp_path):
 def test_write_mkv(make_video):
     r = VideoReader(make_video("clip.mkv", num_frames=12, fps=6))
     assert r.num_frames == 12 and r.fps == pytest.approx(6)
+
+
+@pytest.mark.parametrize("step, after", [("_capture_begin", True), ("_capture_end", False)])
+def test_ctrl_c_while_fd2_is_redirected_or_restored_leaves_fd2_as_it_was(monkeypatch, step, after):
+    """A Ctrl-C that lands while the decoder's stderr capture is set up or undone is held to the
+    end of that step: KeyboardInterrupt still comes, and fd 2 is the terminal's again (before,
+    one Ctrl-C in ~30 left fd 2 in the temporary file: the tool's `interrupted` line was lost)."""
+    import signal
+    from stvg import video
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("needs Python's default SIGINT handler")
+    before = os.fstat(2)
+    original = getattr(video, step)
+
+    def interrupted_inside(*args):  # delivered once fd 2 is redirected, or before it is restored
+        if not after:
+            signal.raise_signal(signal.SIGINT)
+        out = original(*args)
+        if after:
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(video, step, interrupted_inside)
+    with pytest.raises(KeyboardInterrupt):
+        with video._captured_stderr():
+            pass
+    now = os.fstat(2)
+    assert (now.st_ino, now.st_dev) == (before.st_ino, before.st_dev)
+    assert video._capture["depth"] == 0 and video._capture["file"] is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigint_held_outside_the_main_thread_runs_the_block_as_it_is():
+    import threading
+    from stvg.video import _sigint_held
+
+    ran = []
+
+    def work():
+        with _sigint_held():  # signal.signal would raise ValueError in this thread
+            ran.append(threading.current_thread().name)
+
+    t = threading.Thread(target=work, name="decoder")
+    t.start()
+    t.join()
+    assert ran == ["decoder"]
