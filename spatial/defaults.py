@@ -1,4 +1,4 @@
-"""Defaults of the spatial-stage config: detector, detection schedule/cache, linking.
+"""Defaults of the spatial-stage config: detector, detection schedule/cache, linking, box tightening.
 
 Every key a YAML file or ``KEY VALUE`` override may set is listed here (strict: a typo is an error).
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from stvg.config import Config, ConfigError, load_config
+
+from .tighten import TightenParams
 
 __all__ = ["SPATIAL_DEFAULTS", "load_spatial_config", "detector_options"]
 
@@ -69,6 +71,15 @@ SPATIAL_DEFAULTS = {
         "LENGTH_PRIOR": 5.0,        # tube score = mean detection score * n / (n + LENGTH_PRIOR)
         "MIN_SCORE": None,          # drop detections below this before linking (null: keep all)
     },
+    "TIGHTEN": {                    # fit detection boxes to the person's pixels (spatial/tighten.py)
+        "METHOD": "none",           # none | background (static cameras: median background subtraction)
+        "THRESHOLD": 25.0,          # foreground: some channel differs from the background by more
+        "PAD": 0.15,                # search region = box grown by this share of its size on each side
+        "MIN_IOU": 0.55,            # keep the detector's box when the fit overlaps it less
+        "MIN_FILL": 0.1,            # ... or when the foreground covers less of the box than this
+        "MIN_BLOB": 0.02,           # foreground pieces smaller than this share of the region are noise
+        "BACKGROUND_FRAMES": 40,    # frames spread over the video whose median is the background
+    },
 }
 
 
@@ -86,6 +97,10 @@ def load_spatial_config(path: Optional[str] = None, overrides: Iterable[str] = (
         raise ConfigError("LINKING.MAX_GAP must be >= 0 and MIN_LENGTH >= 1")
     if cfg.DETECTION.STRIDE < 1:
         raise ConfigError(f"DETECTION.STRIDE must be >= 1, got {cfg.DETECTION.STRIDE}")
+    try:
+        TightenParams.from_config(cfg.TIGHTEN)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return cfg
 
 

@@ -32,6 +32,7 @@ from stvg.store import JobSummary, VideoStore
 from .cache import DetectionCache, detect_video, detection_frames
 from .detectors import PersonDetector
 from .linking import LinkParams
+from .tighten import TightenParams
 from .tubes import build_video_tubes, detector_from_config, tubes_to_json
 
 __all__ = ["detect_dataset", "build_dataset_tubes", "tube_settings"]
@@ -68,9 +69,14 @@ def detect_dataset(videos: Mapping[str, str], detector, cache_root: str, stride:
 
 
 def tube_settings(cfg: Config, detector: PersonDetector) -> dict:
-    """What a tube file depends on: the detector's setting, the stride and the link parameters."""
-    return {"detector": detector.setting(), "stride": int(cfg.DETECTION.STRIDE),
-            "linking": dataclasses.asdict(LinkParams.from_config(cfg.LINKING))}
+    """What a tube file depends on: the detector's setting, the stride, the link parameters and the box
+    tightening (only when on, so that folders made before it existed keep their settings)."""
+    settings = {"detector": detector.setting(), "stride": int(cfg.DETECTION.STRIDE),
+                "linking": dataclasses.asdict(LinkParams.from_config(cfg.LINKING))}
+    tight = TightenParams.from_config(cfg.TIGHTEN)
+    if tight.enabled:
+        settings["tighten"] = dataclasses.asdict(tight)
+    return settings
 
 
 def build_dataset_tubes(videos: Mapping[str, str], cfg: Config, out_dir: str,

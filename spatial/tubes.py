@@ -9,7 +9,8 @@ A whole dataset: :func:`spatial.run.build_dataset_tubes` (one ``<video id>.json`
 
 Tube file (JSON): ``video_id`` (:mod:`stvg.data.ids`: the file name with extension), ``fps,
 num_frames, width, height, stride``, ``detector`` (the detector's full setting), ``linking`` (the
-link parameters), ``report`` (the link report), and ``tubes``: a list, best first, of ``{"id", "score", "start_frame", "end_frame", "boxes": [[x1, y1, x2, y2], ...],
+link parameters), ``report`` (the link report), ``tighten`` (the box tightening setting; only when
+``TIGHTEN.METHOD`` is not ``none``), and ``tubes``: a list, best first, of ``{"id", "score", "start_frame", "end_frame", "boxes": [[x1, y1, x2, y2], ...],
 "scores": [...]}`` with one box per decoded frame from ``start_frame`` to ``end_frame`` (0-based,
 inclusive; pixels of the decoded frame, 2 decimals).
 """
@@ -33,8 +34,9 @@ from .cache import DetectionCache, detect_video
 from .defaults import detector_options
 from .detectors import PersonDetector, build_detector
 from .linking import LinkParams, link_detections
+from .tighten import TightenParams, background_model, tighten_detections
 
-__all__ = ["VideoTubes", "build_video_tubes", "no_tubes_reason", "detector_from_config", "tubes_to_json", "write_tubes_json",
+__all__ = ["VideoTubes", "build_video_tubes", "tighten_video_detections", "no_tubes_reason", "detector_from_config", "tubes_to_json", "write_tubes_json",
            "read_tubes_json", "read_tube_folder"]
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,8 @@ class VideoTubes:
     detector: Dict[str, Any] = field(default_factory=dict)
     linking: Dict[str, Any] = field(default_factory=dict)
     report: Dict[str, Any] = field(default_factory=dict)
-    detections: Optional[List[Detections]] = None  # not written to the JSON file
+    tighten: Dict[str, Any] = field(default_factory=dict)  # the TIGHTEN setting; {} = boxes as detected
+    detections: Optional[List[Detections]] = None  # not written to the JSON file (before tightening)
 
 
 def detector_from_config(cfg: Config) -> PersonDetector:
@@ -66,7 +69,8 @@ def detector_from_config(cfg: Config) -> PersonDetector:
 def build_video_tubes(video_path: str, cfg: Config, video_id: Optional[str] = None,
                       detector: Optional[PersonDetector] = None, progress: bool = False) -> VideoTubes:
     """Detect people on every ``DETECTION.STRIDE``-th frame (cached under ``DETECTION.CACHE_DIR``
-    when set) and link them (``LINKING``) into tubes with a box on every frame of their span.
+    when set), tighten the boxes (``TIGHTEN``, :mod:`spatial.tighten`; the cache keeps the detector's
+    own) and link them (``LINKING``) into tubes with a box on every frame of their span.
     ``video_id`` defaults to the file name (:func:`stvg.data.ids.video_id_of`)."""
     detector = detector or detector_from_config(cfg)
     vid = video_id or video_id_of(video_path)
@@ -75,13 +79,28 @@ def build_video_tubes(video_path: str, cfg: Config, video_id: Optional[str] = No
         if cfg.DETECTION.CACHE_DIR else None
     dets, reader = detect_video(detector, video_path, vid, cache=cache, stride=stride, progress=progress)
     params = LinkParams.from_config(cfg.LINKING)
-    tubes, rep = link_detections(dets, frame_size=(reader.width, reader.height), params=params)
+    tight = TightenParams.from_config(cfg.TIGHTEN)
+    linked = tighten_video_detections(reader, dets, tight) if tight.enabled else dets
+    tubes, rep = link_detections(linked, frame_size=(reader.width, reader.height), params=params)
     report = dataclasses.asdict(rep)
     if not tubes:
         report["no_tubes_reason"] = no_tubes_reason(report, cfg, int(reader.width), int(reader.height))
     return VideoTubes(vid, float(reader.fps), int(reader.num_frames), int(reader.width),
                       int(reader.height), stride, tubes, detector.setting(), dataclasses.asdict(params),
-                      report, dets)
+                      report, dataclasses.asdict(tight) if tight.enabled else {}, dets)
+
+
+def tighten_video_detections(reader, dets: List[Detections], params: TightenParams, chunk: int = 32) -> List[Detections]:
+    """``dets`` of a whole video (a :class:`stvg.video.VideoReader`) with their boxes tightened
+    (:mod:`spatial.tighten`); the frames are decoded again, ``chunk`` at a time."""
+    if not dets:
+        return []
+    bg = background_model(reader, 0, int(reader.num_frames) - 1, params.background_frames)
+    out: List[Detections] = []
+    for lo in range(0, len(dets), chunk):
+        part = dets[lo:lo + chunk]
+        out.extend(tighten_detections(reader.get_frames([d.frame for d in part]), part, bg, params))
+    return out
 
 
 def no_tubes_reason(report: Dict[str, Any], cfg: Config, width: int, height: int) -> str:
@@ -111,6 +130,8 @@ def tubes_to_json(result: VideoTubes) -> Dict[str, Any]:
                       else np.round(t.scores.cpu().numpy().astype(np.float64), 4).tolist()})
     obj = {k: getattr(result, k) for k in ("video_id", "fps", "num_frames", "width", "height", "stride",
                                            "detector", "linking", "report")}
+    if result.tighten:
+        obj["tighten"] = result.tighten
     obj["tubes"] = tubes
     return obj
 
@@ -134,7 +155,7 @@ def read_tubes_json(path: str) -> VideoTubes:
     num_frames, width, height, stride = (field_int(obj, k, where, 1)
                                          for k in ("num_frames", "width", "height", "stride"))
     extra = {}
-    for key in ("detector", "linking", "report"):
+    for key in ("detector", "linking", "report", "tighten"):
         extra[key] = obj.get(key, {})
         if not isinstance(extra[key], dict):
             raise ValueError(f"{where}: {key}: expected an object, got {type(extra[key]).__name__}")

@@ -262,8 +262,9 @@ def describe(data: Mapping[str, Any]) -> str:
              f"  features: {f['BACKBONE']['NAME']} ({data['features']['backbone']['weights']} weights), "
              f"{f['INPUT']['SAMPLE_FPS']} fps"]
     det = data["spatial"]["config"]["DETECTOR"]
+    tight = data["spatial"]["config"].get("TIGHTEN", {}).get("METHOD", "none")
     lines.append(f"  spatial: detector {det['NAME']}, every {data['spatial']['config']['DETECTION']['STRIDE']} "
-                 "frame(s)")
+                 "frame(s)" + (f", boxes tightened ({tight})" if tight != "none" else ""))
     for part in ("temporal", "matcher"):
         if part in data:
             p = data[part]

@@ -548,6 +548,7 @@ class STVGPredictor:
     def __init__(self, data: Mapping[str, Any], source: str = "model file", device=None,
                  **overrides: Any) -> None:
         from spatial.linking import LinkParams
+        from spatial.tighten import TightenParams
         from spatial.tubes import detector_from_config
         from stvg.engine import resolve_device
 
@@ -567,6 +568,7 @@ class STVGPredictor:
         self.spatial_cfg = sp
         self.detector = detector_from_config(sp)
         self.link_params = LinkParams.from_config(sp.LINKING)
+        self.tighten = TightenParams.from_config(sp.TIGHTEN)
         self.extractor = _build_extractor(data, self.configs.features, source, self.device)
         self.feature_dim = BACKBONES[self.configs.features.BACKBONE.NAME].feature_dim
         self.roi_dim = roi_feature_dim(self.configs.features)
@@ -627,12 +629,13 @@ class STVGPredictor:
     def prepare(self, video_path: str, start: Optional[float] = None, end: Optional[float] = None,
                 video_id: Optional[str] = None, progress: Optional[Callable[[str, int, int], None]] = None,
                 salvage: Optional[bool] = None) -> PreparedVideo:
-        """Decode once, detect and link people, extract clip and RoI features (the part shared by
-        every query on this video). ``start``/``end``: the section in seconds (default: all).
+        """Decode once, detect people (and tighten their boxes when the spatial config's ``TIGHTEN``
+        says so), link them, extract clip and RoI features (the part shared by every query on this video). ``start``/``end``: the section in seconds (default: all).
         ``progress(stage, done, total)``: frames decoded and detected (stage "decode"), then frames
         through the feature backbone ("features"). ``salvage``: see :class:`stvg.video.VideoReader`."""
         from spatial.cache import detection_frames
         from spatial.linking import link_detections
+        from spatial.tighten import background_model, tighten_detections
         from stvg.video import VideoReader
 
         t0 = time.perf_counter()
@@ -651,6 +654,11 @@ class STVGPredictor:
         order = np.union1d(feat_idx, det_idx)
         timings = {"decode": 0.0, "detection": 0.0}
         dets, parts = [], []
+        background = None
+        if self.tighten.enabled:  # box tightening (spatial.tighten): its time counts as detection
+            t = time.perf_counter()
+            background = background_model(reader, first, last, self.tighten.background_frames)
+            timings["detection"] += time.perf_counter() - t
         chunk = max(1, int(fcfg.RUN.DECODE_CHUNK))
         transform = self.extractor.transform
         for lo in range(0, order.size, chunk):
@@ -664,7 +672,10 @@ class STVGPredictor:
             dsel = np.isin(idx, det_idx)
             if dsel.any():
                 t = time.perf_counter()
-                dets.extend(self.detector(frames[dsel], idx[dsel].tolist(), video_id=vid))
+                found = self.detector(frames[dsel], idx[dsel].tolist(), video_id=vid)
+                if background is not None:
+                    found = tighten_detections(frames[dsel], found, background, self.tighten)
+                dets.extend(found)
                 timings["detection"] += time.perf_counter() - t
             if progress is not None:
                 progress("decode", min(lo + chunk, order.size), int(order.size))
