@@ -6,8 +6,9 @@ video's per-pixel median over frames is the background; the pixels that differ f
 padded detection box are the person (and anything else that moves there). ``TIGHTEN.METHOD
 background`` replaces a box by the extent of those pixels, and keeps it unchanged where that fit
 is not trusted: too few foreground pixels (a person who stands still for most of the video is part
-of the median), or a fit that overlaps the detector's box by less than ``TIGHTEN.MIN_IOU`` (another
-person or a moving object next to it).
+of the median), foreground from edge to edge of the search region, across and down (the background
+does not hold there: a moving camera, a light change, a crowd), or a fit that overlaps the
+detector's box by less than ``TIGHTEN.MIN_IOU`` (another person or a moving object next to it).
 
 Used on the raw detections, before linking (``spatial.tubes.build_video_tubes`` and
 ``stvg.pipeline.STVGPredictor.prepare``), so a detection cache keeps the detector's own output.
@@ -93,6 +94,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def _spans(pos: np.ndarray, lo: int, hi: int, size: int) -> bool:
+    """Foreground positions (relative to ``lo``) reach both ends of the search range ``lo..hi``, and
+    neither end is the frame's edge (a person cut by the frame may touch that one)."""
+    return bool(pos.min() == 0 and pos.max() == hi - lo - 1 and lo > 0 and hi < size)
+
+
 def tighten_boxes(frame: np.ndarray, boxes: np.ndarray, background: np.ndarray, p: TightenParams) -> np.ndarray:
     """``float32[N, 4]``: ``boxes`` (x1, y1, x2, y2 pixels) of one ``uint8[H, W, 3]`` frame, each fitted
     to the foreground pixels around it, or left as it is where the fit is not trusted (module doc)."""
@@ -120,6 +127,8 @@ def tighten_boxes(frame: np.ndarray, boxes: np.ndarray, background: np.ndarray, 
         if keep.sum() < p.min_fill * w * h:
             continue
         ys, xs = np.nonzero(keep)
+        if _spans(xs, rx1, rx2, w_img) and _spans(ys, ry1, ry2, h_img):
+            continue  # foreground from edge to edge: the background does not hold here (camera moved)
         fit = np.array([rx1 + xs.min(), ry1 + ys.min(), rx1 + xs.max() + 1, ry1 + ys.max() + 1], np.float32)
         if _iou(fit, out[k]) >= p.min_iou:
             out[k] = fit
