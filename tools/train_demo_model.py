@@ -17,7 +17,7 @@ and finished steps are skipped, unfinished ones continue):
    in parallel processes;
 3. ``train_crop_net.py``: the crop net (``crop_net.pth``: a small CNN on person crops, trained from
    scratch on the train split's people labelled with the generator's actions, seed ``--seed``);
-4. ``extract_features.py``: clip and RoI features (configs/features/synthetic_resnet18.yaml: a
+4. ``extract_features.py``: ``--jobs`` shards in parallel processes (one thread each), clip and RoI features (configs/features/synthetic_resnet18.yaml: a
    randomly initialised ResNet-18 with a fixed seed, no pretrained weights existing offline; with
    ``ROI.CROP_NET`` the crop net of step 3, whose embedding is appended to every RoI row);
 5. ``train_temporal.py``: MMN (configs/temporal/synthetic.yaml);
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
                     help="extra training sentences per training video for MMN (tools/synthetic_queries.py)")
     ap.add_argument("--matcher-queries-per-video", type=int, default=10,
                     help="extra training sentences per training video for the matcher")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel processes for tubes and data")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel processes for data, tubes and features")
     ap.add_argument("--epochs-temporal", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
     ap.add_argument("--epochs-matcher", type=int, default=None, help="override SOLVER.EPOCHS (tests)")
     ap.add_argument("--epochs-crop", type=int, default=None, help="crop-net epochs (tests; default the tool's)")
@@ -107,7 +107,9 @@ def main(argv=None) -> int:
              env)
         _run("4/7 features", [_tool("extract_features.py") + [
             "--videos", os.path.join(data, "videos"), "--tubes", tubes, "--out", feats,
-            "--config", "configs/features/synthetic_resnet18.yaml", "--device", "cpu", "ROI.CROP_NET", crop]], env)
+            "--config", "configs/features/synthetic_resnet18.yaml", "--device", "cpu"]
+            + (["--num-shards", str(a.jobs), "--shard", str(i)] if a.jobs > 1 else []) + ["ROI.CROP_NET", crop]
+            for i in range(a.jobs)], env)
         paths = ["DATASET.TRAIN_ANN", multi, "DATASET.VAL_ANN",
                  os.path.join(data, "val.json"), "DATASET.TEST_ANN", os.path.join(data, "test.json"),
                  "DATASET.FEATURES", feats]
