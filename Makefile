@@ -22,7 +22,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) tools/demo.py
 
-# Retrain the shipped model from nothing (tools/train_demo_model.py; about 51 min on 2 CPU cores by the steps' measured times, 2026-12-03).
+# Retrain the shipped model from nothing (tools/train_demo_model.py; about 58 min on 2 CPU cores by the steps' measured times, 2026-12-04).
 model: $(STAMP)
 	$(PY) tools/train_demo_model.py
 
