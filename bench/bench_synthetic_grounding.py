@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     from stvg.data.synthetic.baselines import BASELINES, RANDOM_BASELINES, baseline_predictions
     from stvg.evaluation import evaluate
     from stvg.join import join_config
-    from stvg.ops import tube_viou
+    from stvg.ops import best_cut_tube
     from stvg.pipeline import STVGPredictor
 
     data = a.data
@@ -175,11 +175,7 @@ def main(argv=None) -> int:
     oracle, temporal_only, spatial_only = {}, {}, {}
     for vid, prep in preps.items():
         g, sentence = gt[vid].tube, gt[vid].sentence
-        best, best_v = None, -1.0
-        for tube in prep.tubes:
-            c = tube.crop(g.start_frame, g.end_frame)
-            if len(c) and float(tube_viou(c, g)) > best_v:
-                best, best_v = c, float(tube_viou(c, g))
+        best = best_cut_tube(prep.tubes, g)
         if best is not None:
             oracle[vid] = _entry(best, best.start_frame, best.end_frame)
         res = predictor.ground(prep, [sentence], top_k=0)[0]

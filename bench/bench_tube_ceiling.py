@@ -49,18 +49,6 @@ def _settings(raw) -> list:
     return out
 
 
-def _best(tubes, gt):
-    """The best tube cut to the ground-truth tube's span (official vIoU), or None."""
-    from stvg.ops import tube_viou
-
-    best, best_v = None, -1.0
-    for tube in tubes:
-        c = tube.crop(gt.start_frame, gt.end_frame)
-        if len(c) and float(tube_viou(c, gt)) > best_v:
-            best, best_v = c, float(tube_viou(c, gt))
-    return best
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None, help="an existing synthetic folder (every split is used)")
@@ -84,6 +72,7 @@ def main(argv=None) -> int:
     from stvg.evaluation import evaluate
     from stvg.io import read_json
     from stvg.join import fill_tube
+    from stvg.ops import best_cut_tube
     from stvg.submission import tube_to_entry
 
     data = a.data
@@ -105,7 +94,7 @@ def main(argv=None) -> int:
         for vid in vids:
             res = build_video_tubes(os.path.join(data, "videos", vid), cfg, vid)
             g = gt[vid].tube
-            best = _best(res.tubes, g)
+            best = best_cut_tube(res.tubes, g)
             if best is None:
                 covered.append(0.0)
                 continue

@@ -27,6 +27,7 @@ from typing import List, Sequence
 import numpy as np
 from scipy import ndimage
 
+from stvg.ops import box_iou_aligned_np
 from stvg.structures import Detections
 
 __all__ = ["TightenParams", "METHODS", "background_model", "tighten_boxes", "tighten_detections"]
@@ -86,14 +87,6 @@ def background_model(reader, first: int, last: int, count: int) -> np.ndarray:
     return np.median(reader.get_frames(idx.tolist()), axis=0).round().astype(np.uint8)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def _spans(pos: np.ndarray, lo: int, hi: int, size: int) -> bool:
     """Foreground positions (relative to ``lo``) reach both ends of the search range ``lo..hi``, and
     neither end is the frame's edge (a person cut by the frame may touch that one)."""
@@ -130,7 +123,7 @@ def tighten_boxes(frame: np.ndarray, boxes: np.ndarray, background: np.ndarray, 
         if _spans(xs, rx1, rx2, w_img) and _spans(ys, ry1, ry2, h_img):
             continue  # foreground from edge to edge: the background does not hold here (camera moved)
         fit = np.array([rx1 + xs.min(), ry1 + ys.min(), rx1 + xs.max() + 1, ry1 + ys.max() + 1], np.float32)
-        if _iou(fit, out[k]) >= p.min_iou:
+        if box_iou_aligned_np(fit.astype(np.float64), out[k].astype(np.float64)) >= p.min_iou:
             out[k] = fit
     return out
 

@@ -23,7 +23,7 @@ from torchvision.ops import box_iou as _tv_box_iou
 from .structures import Tube
 
 __all__ = ["segment_iou", "segment_iou_aligned", "segment_iou_aligned_np", "box_iou", "box_iou_aligned",
-           "box_iou_np", "box_iou_aligned_np", "tube_viou", "nms_1d"]
+           "box_iou_np", "box_iou_aligned_np", "tube_viou", "best_cut_tube", "nms_1d"]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -153,6 +153,19 @@ def tube_viou(pred: Tube, gt: Tube) -> torch.Tensor:
     hit = gf[pos] == pf
     ious = box_iou_aligned(pred.boxes.to(dev, torch.float64)[hit], gt.boxes.double()[pos[hit]])
     return ious.sum() / union
+
+
+def best_cut_tube(tubes, gt: Tube) -> Optional[Tube]:
+    """The tube oracle: of ``tubes``, each cut to ``gt``'s span (:meth:`Tube.crop`), the one with the
+    highest :func:`tube_viou` against ``gt`` (the first of equals); None when none reaches the span."""
+    best, best_v = None, -1.0
+    for tube in tubes:
+        c = tube.crop(gt.start_frame, gt.end_frame)
+        if len(c):
+            v = float(tube_viou(c, gt))
+            if v > best_v:
+                best, best_v = c, v
+    return best
 
 
 def nms_1d(segments: torch.Tensor, scores: torch.Tensor, iou_threshold: float,

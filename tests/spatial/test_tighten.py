@@ -1,7 +1,6 @@
 """Box tightening against a static background (spatial/tighten.py): boxes fit the moving figure,
 untrusted fits leave the detector's box, the config is strict, and tube building and the
 pipeline's prepare tighten the same way."""
-import json
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from spatial.run import tube_settings
 from spatial.tighten import TightenParams, background_model, tighten_boxes, tighten_detections
 from spatial.tubes import build_video_tubes, tubes_to_json
 from stvg.config import ConfigError
-from stvg.ops import tube_viou
-from stvg.structures import Detections, Tube
+from stvg.structures import Detections
+
+from .conftest import synthetic_video
 
 ON = TightenParams(method="background")
 H, W = 60, 80
@@ -101,16 +101,7 @@ def test_the_config_section_is_strict_and_off_by_default():
 
 @pytest.fixture(scope="module")
 def synth_video(tmp_path_factory):
-    from stvg.data.synthetic import generate
-
-    out = tmp_path_factory.mktemp("synth_tight")
-    generate(str(out), num_videos=1, seed=5, VIDEO_DURATION=4, VIDEO_FPS=10)
-    (name, entry), = json.loads((out / "all_tubes.json").read_text()).items()
-    gt = []
-    for person in entry["people"].values():  # 1-based frame numbers -> 0-based
-        frames = sorted(int(k) for k in person["bbox"])
-        gt.append(Tube(np.array(frames) - 1, [person["bbox"][str(f)] for f in frames]))
-    return str(out / "videos" / name), gt
+    return synthetic_video(tmp_path_factory.mktemp("synth_tight"), seed=5)
 
 
 def test_boxes_of_a_synthetic_video_get_closer_to_the_people_and_the_cache_keeps_raw_boxes(synth_video, tmp_path):

@@ -21,19 +21,12 @@ from stvg.ops import tube_viou
 from stvg.structures import Tube
 from stvg.visualize import contact_sheet, draw_tubes, save_image, tube_colour
 
+from .conftest import synthetic_video
+
 
 @pytest.fixture(scope="module")
 def synth_video(tmp_path_factory):
-    from stvg.data.synthetic import generate
-
-    out = tmp_path_factory.mktemp("synth")
-    generate(str(out), num_videos=1, seed=3, VIDEO_DURATION=4, VIDEO_FPS=10)
-    (name, entry), = json.loads((out / "all_tubes.json").read_text()).items()
-    gt = []
-    for person in entry["people"].values():  # 1-based frame numbers -> 0-based
-        frames = sorted(int(k) for k in person["bbox"])
-        gt.append(Tube(np.array(frames) - 1, [person["bbox"][str(f)] for f in frames]))
-    return str(out / "videos" / name), gt
+    return synthetic_video(tmp_path_factory.mktemp("synth"), seed=3)
 
 
 class NoDetector(HOGDetector):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from stvg.ops import (box_iou, box_iou_aligned, box_iou_aligned_np, box_iou_np, nms_1d, segment_iou,
-                      segment_iou_aligned, segment_iou_aligned_np, tube_viou)
+from stvg.ops import (best_cut_tube, box_iou, box_iou_aligned, box_iou_aligned_np, box_iou_np, nms_1d,
+                      segment_iou, segment_iou_aligned, segment_iou_aligned_np, tube_viou)
 from stvg.structures import Segment, Tube
 from tests.stvg.official_reference import box_iou_ref
 
@@ -142,6 +142,23 @@ def test_tube_viou_matches_reference():
     far = Tube([10, 11], [[0, 0, 4, 4]] * 2)
     assert tube_viou(same, far).item() == 0.0
     assert tube_viou(Tube([], torch.zeros(0, 4)), same).item() == 0.0
+
+
+def test_best_cut_tube_is_the_best_of_the_cut_tubes():
+    gen = torch.Generator().manual_seed(4)
+    g = Tube(torch.arange(20, 40), random_boxes(20, gen).float())
+    tubes = []
+    for _ in range(6):
+        a = int(torch.randint(0, 50, (1,), generator=gen))
+        n = int(torch.randint(1, 30, (1,), generator=gen))
+        tubes.append(Tube(torch.arange(a, a + n), random_boxes(n, gen).float()))
+    cut = [t.crop(20, 39) for t in tubes]
+    scored = [(tube_viou_ref(c, g), i) for i, c in enumerate(cut) if len(c)]
+    best = best_cut_tube(tubes, g)
+    want = cut[max(scored, key=lambda x: (x[0], -x[1]))[1]]
+    assert torch.equal(best.frames, want.frames) and torch.equal(best.boxes, want.boxes)
+    assert best.start_frame >= 20 and best.end_frame <= 39
+    assert best_cut_tube([Tube([0, 1], [[0, 0, 4, 4]] * 2)], g) is None and best_cut_tube([], g) is None
 
 
 def test_nms_1d_greedy_reference():
